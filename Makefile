@@ -1,0 +1,40 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and Node:
+#   make run    set up, then start the server
+#   make test   set up (with test tools), then run the whole suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+RUNTIME_STAMP := $(VENV)/.runtime-installed
+DEV_STAMP := $(VENV)/.dev-installed
+NPM_STAMP := client/node_modules/.installed
+
+.PHONY: setup setup-dev run test clean
+
+setup: $(RUNTIME_STAMP) $(NPM_STAMP)
+
+setup-dev: setup $(DEV_STAMP)
+
+run: setup
+	$(BIN)/python run.py
+
+test: setup-dev
+	$(BIN)/python -m pytest
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(RUNTIME_STAMP): requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(DEV_STAMP): requirements-dev.txt requirements.txt | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(NPM_STAMP): client/package.json client/package-lock.json
+	cd client && npm ci --no-audit --no-fund
+	touch $@
+
+clean:
+	rm -rf $(VENV) client/node_modules test-output .pytest_cache

@@ -1,0 +1,120 @@
+"""Configuration classes, each value read from the environment (and an optional ``.env``).
+
+``APP_ENV`` picks the class: ``development`` (the default), ``production`` or ``testing``.
+Every variable is documented in the README's configuration table.
+"""
+import os
+
+from dotenv import load_dotenv
+
+load_dotenv()
+
+DEVELOPMENT_SECRET = 'development-only-secret-do-not-deploy'
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or malformed."""
+
+
+def env_str(name, default=None):
+    """Return the variable as a string, or ``default`` when unset or empty."""
+    value = os.environ.get(name, '').strip()
+    return value or default
+
+
+def env_int(name, default, minimum=None):
+    """Return the variable as an int, refusing garbage and values below ``minimum``."""
+    return _env_number(name, default, int, minimum)
+
+
+def env_float(name, default, minimum=None):
+    """Return the variable as a float, refusing garbage and values below ``minimum``."""
+    return _env_number(name, default, float, minimum)
+
+
+def _env_number(name, default, kind, minimum):
+    raw = env_str(name)
+    if raw is None:
+        return default
+    try:
+        value = kind(raw)
+    except ValueError:
+        raise ConfigError(f'{name} must be a {kind.__name__}, got {raw!r}') from None
+    if minimum is not None and value < minimum:
+        raise ConfigError(f'{name} must be at least {minimum}, got {value}')
+    return value
+
+
+def env_list(name):
+    """Return a comma-separated variable as a list of its non-empty items."""
+    return [item.strip() for item in (env_str(name) or '').split(',') if item.strip()]
+
+
+class Config:
+    """Settings shared by every environment."""
+
+    SECRET_KEY = env_str('SECRET_KEY')
+    HOST = env_str('HOST', '127.0.0.1')
+    PORT = env_int('PORT', 5000, minimum=0)
+    LOG_LEVEL = env_str('LOG_LEVEL', 'INFO').upper()
+
+    # Socket.IO transport: gevent in every real deployment; a Redis URL joins several workers.
+    ASYNC_MODE = 'gevent'
+    MESSAGE_QUEUE = env_str('MESSAGE_QUEUE')
+    CORS_ALLOWED_ORIGINS = env_list('CORS_ALLOWED_ORIGINS')
+    PING_INTERVAL = env_float('PING_INTERVAL', 25.0, minimum=0.1)
+    PING_TIMEOUT = env_float('PING_TIMEOUT', 20.0, minimum=0.1)
+    MAX_PAYLOAD_BYTES = env_int('MAX_PAYLOAD_BYTES', 64 * 1024, minimum=1024)
+
+    # /test_conn ticker.
+    PUSH_INTERVAL = env_float('PUSH_INTERVAL', 5.0, minimum=0.01)
+    TICKER_HISTORY = env_int('TICKER_HISTORY', 60, minimum=1)
+
+    # /chat limits.
+    MAX_MESSAGE_LENGTH = env_int('MAX_MESSAGE_LENGTH', 2000, minimum=1)
+    MAX_ROOM_NAME_LENGTH = env_int('MAX_ROOM_NAME_LENGTH', 64, minimum=1)
+    HISTORY_LIMIT = env_int('HISTORY_LIMIT', 50, minimum=0)
+
+    @classmethod
+    def check(cls):
+        """Raise ConfigError when this configuration must not start; the base accepts all."""
+
+
+class DevelopmentConfig(Config):
+    """Local development: the only class allowed a built-in secret."""
+
+    SECRET_KEY = Config.SECRET_KEY or DEVELOPMENT_SECRET
+
+
+class TestingConfig(DevelopmentConfig):
+    """Fast handler tests: synchronous threads instead of gevent, no message queue."""
+
+    TESTING = True
+    ASYNC_MODE = 'threading'
+    MESSAGE_QUEUE = None
+    PUSH_INTERVAL = 3600.0
+
+
+class ProductionConfig(Config):
+    """Deployment: refuses to start without a real secret."""
+
+    @classmethod
+    def check(cls):
+        if not cls.SECRET_KEY or cls.SECRET_KEY == DEVELOPMENT_SECRET:
+            raise ConfigError('SECRET_KEY must be set to a private value when APP_ENV=production')
+
+
+CONFIGS = {
+    'development': DevelopmentConfig,
+    'testing': TestingConfig,
+    'production': ProductionConfig,
+}
+
+
+def config_from_env():
+    """Return the configuration class named by ``APP_ENV``."""
+    name = env_str('APP_ENV', 'development').lower()
+    try:
+        return CONFIGS[name]
+    except KeyError:
+        raise ConfigError(f'APP_ENV must be one of {", ".join(CONFIGS)}, got {name!r}') from None

@@ -1,0 +1,51 @@
+"""Start the server on gevent: ``python run.py``. Configuration comes from the environment."""
+from gevent import monkey
+
+monkey.patch_all()
+
+import logging  # noqa: E402  (everything else is imported after monkey-patching)
+import signal  # noqa: E402
+import sys  # noqa: E402
+
+import gevent  # noqa: E402
+from gevent.event import Event  # noqa: E402
+from gevent.pywsgi import WSGIServer  # noqa: E402
+from geventwebsocket.handler import WebSocketHandler  # noqa: E402
+
+from config import ConfigError, config_from_env  # noqa: E402
+from server import create_app, shutdown  # noqa: E402
+
+log = logging.getLogger('run')
+
+
+def main():
+    """Serve until SIGINT or SIGTERM, then stop the ticker, close the clients and exit 0."""
+    try:
+        config = config_from_env()
+        app = create_app(config)
+    except ConfigError as error:
+        print(f'configuration error: {error}', file=sys.stderr)
+        return 2
+    logging.basicConfig(level=app.config['LOG_LEVEL'],
+                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+
+    http_server = WSGIServer((app.config['HOST'], app.config['PORT']), app,
+                             handler_class=WebSocketHandler, log=None, error_log=log)
+    stop_requested = Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        gevent.signal_handler(signum, stop_requested.set)
+
+    http_server.start()
+    log.info('serving on http://%s:%d (async_mode=%s)',
+             http_server.server_host, http_server.server_port, config.ASYNC_MODE)
+    stop_requested.wait()
+
+    log.info('shutting down')
+    shutdown(app)
+    http_server.stop(timeout=5)
+    log.info('stopped')
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

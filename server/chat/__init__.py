@@ -1,0 +1,1 @@
+"""Chat domain: validation, presence and history. No sockets, no Flask."""

@@ -1,0 +1,84 @@
+"""Who is connected, under which nick, and in which rooms.
+
+This in-process registry is the single source of truth for one worker. Its methods are the
+interface a shared (Redis-backed) registry will implement to span several workers.
+Under gevent no method yields, so each call is atomic without a lock.
+"""
+import secrets
+
+
+def guest_nick():
+    """Return a fresh ``guest-xxxx`` nick."""
+    return f'guest-{secrets.token_hex(2)}'
+
+
+class Presence:
+    """Connected clients, their nicks and their room memberships."""
+
+    def __init__(self, nick_factory=guest_nick):
+        self._nick_factory = nick_factory
+        self._nicks = {}
+        self._sid_by_nick = {}
+        self._rooms_by_sid = {}
+        self._members_by_room = {}
+
+    def connect(self, sid):
+        """Register a new client under a generated nick nobody else holds; return the nick."""
+        nick = self._nick_factory()
+        while nick.casefold() in self._sid_by_nick:
+            nick = self._nick_factory()
+        self._nicks[sid] = nick
+        self._sid_by_nick[nick.casefold()] = sid
+        self._rooms_by_sid[sid] = set()
+        return nick
+
+    def disconnect(self, sid):
+        """Forget a client; return the rooms it was in, in the order it joined them."""
+        rooms = [room for room in self._rooms_by_sid.get(sid, ()) if self.leave(sid, room)]
+        nick = self._nicks.pop(sid, None)
+        if nick is not None:
+            self._sid_by_nick.pop(nick.casefold(), None)
+        self._rooms_by_sid.pop(sid, None)
+        return rooms
+
+    def is_connected(self, sid):
+        """Return whether the client is registered."""
+        return sid in self._nicks
+
+    def nick(self, sid):
+        """Return the client's nick."""
+        return self._nicks[sid]
+
+    def join(self, sid, room):
+        """Add the client to the room; return False if it was already a member."""
+        rooms = self._rooms_by_sid[sid]
+        if room in rooms:
+            return False
+        rooms.add(room)
+        self._members_by_room.setdefault(room, {})[sid] = None
+        return True
+
+    def leave(self, sid, room):
+        """Remove the client from the room; return False if it was not a member."""
+        rooms = self._rooms_by_sid.get(sid)
+        if not rooms or room not in rooms:
+            return False
+        rooms.discard(room)
+        members = self._members_by_room[room]
+        del members[sid]
+        if not members:
+            del self._members_by_room[room]
+        return True
+
+    def is_member(self, sid, room):
+        """Return whether the client is in the room."""
+        return room in self._rooms_by_sid.get(sid, ())
+
+    def rooms(self, sid):
+        """Return the rooms the client is in, sorted."""
+        return sorted(self._rooms_by_sid.get(sid, ()))
+
+    def members(self, room):
+        """Return the nicks in the room, sorted without regard to case."""
+        nicks = (self._nicks[sid] for sid in self._members_by_room.get(room, ()))
+        return sorted(nicks, key=str.casefold)

@@ -1,0 +1,1 @@
+"""Socket.IO namespaces: each validates input, calls domain code and emits."""

@@ -1,0 +1,64 @@
+"""One way for every handler to answer: an acknowledgement when asked for, else an event.
+
+python-socketio drops a handler's return value when the client asked for no acknowledgement,
+and tells the handler nothing either way. ``track_ack_requests`` records, per event, whether
+an acknowledgement was asked for, so that ``replies`` can send errors as an ``error`` event
+to clients that would otherwise never hear of them.
+"""
+import contextvars
+import functools
+import logging
+
+from flask_socketio import emit
+
+from server.errors import ClientError
+
+log = logging.getLogger(__name__)
+
+_ack_requested = contextvars.ContextVar('ack_requested', default=False)
+
+
+def track_ack_requests(server):
+    """Wrap the server's event dispatch to record whether each event carries an ack id."""
+    dispatch = server._handle_event_internal
+
+    def dispatch_tracking_acks(srv, sid, eio_sid, data, namespace, ack_id):
+        token = _ack_requested.set(ack_id is not None)
+        try:
+            return dispatch(srv, sid, eio_sid, data, namespace, ack_id)
+        finally:
+            _ack_requested.reset(token)
+
+    server._handle_event_internal = dispatch_tracking_acks
+
+
+def replies(handler):
+    """Decorate an ``on_<event>(self, payload)`` method so that it always answers.
+
+    The handler returns a dict of reply fields (or None) and raises ClientError to refuse.
+    Success acks ``{"ok": true, ...fields}``. A refusal acks ``{"ok": false, "error": ...}``,
+    or, when no ack was asked for, emits the same object as ``error`` to the sender alone.
+    """
+    event = handler.__name__.removeprefix('on_')
+
+    @functools.wraps(handler)
+    def answer(namespace, *args):
+        try:
+            if len(args) > 1:
+                raise ClientError('bad_request', f'"{event}" takes one payload argument')
+            fields = handler(namespace, args[0] if args else None)
+        except ClientError as error:
+            return _refuse(event, error)
+        except Exception:
+            log.exception('handler for "%s" failed', event)
+            return _refuse(event, ClientError('internal_error', 'the server failed; try again'))
+        return {'ok': True, **(fields or {})}
+
+    return answer
+
+
+def _refuse(event, error):
+    reply = {**error.to_reply(), 'event': event}
+    if not _ack_requested.get():
+        emit('error', reply)
+    return reply
