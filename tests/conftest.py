@@ -1,0 +1,41 @@
+"""Fixtures shared by every test layer."""
+from pathlib import Path
+
+import pytest
+
+from config import TestingConfig
+from server import create_app
+from server.extensions import socketio
+from tests.support.live_server import LiveServer
+
+
+@pytest.fixture
+def app():
+    """A fresh app for handler tests, on threads with a ticker that never fires by itself."""
+    application = create_app(TestingConfig)
+    yield application
+    application.extensions['ticker'].stop()
+
+
+@pytest.fixture
+def chat_client(app):
+    """A Socket.IO test client connected to /chat."""
+    client = socketio.test_client(app, namespace='/chat')
+    yield client
+    if client.is_connected('/chat'):
+        client.disconnect(namespace='/chat')
+
+
+@pytest.fixture
+def output_dir(request):
+    """A folder for this test's logs and screenshots, kept under test-output/."""
+    path = Path(__file__).resolve().parent.parent / 'test-output' / request.node.name
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture
+def live_server(output_dir):
+    """``run.py`` serving on a free port with a fast ticker; stopped (SIGTERM) after the test."""
+    with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2') as server:
+        yield server

@@ -1,0 +1,88 @@
+"""Run the real ``run.py`` as a child process on a free port, for live tests."""
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+READY = re.compile(r'serving on (http://\S+)')
+
+
+class LiveServer:
+    """One ``python run.py`` process; ``url`` is known once its log says it is serving."""
+
+    def __init__(self, log_path, **env):
+        self.log_path = Path(log_path)
+        self.env = {
+            **os.environ,
+            'APP_ENV': 'development',
+            'HOST': '127.0.0.1',
+            'PORT': '0',
+            'LOG_LEVEL': 'INFO',
+            'PYTHONUNBUFFERED': '1',
+            **{key: str(value) for key, value in env.items()},
+        }
+        self.url = None
+        self.process = None
+        self._ready = threading.Event()
+        self._lines = []
+
+    def start(self, timeout=20):
+        """Start the process and wait, at most ``timeout`` seconds, for its ready line."""
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [sys.executable, 'run.py'], cwd=ROOT, env=self.env, text=True,
+            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+        threading.Thread(target=self._pump, daemon=True).start()
+        if not self._ready.wait(timeout):
+            self.kill()
+            raise RuntimeError(f'run.py did not report ready in {timeout}s:\n{self.output()}')
+        if self.url is None:
+            raise RuntimeError(f'run.py exited before serving:\n{self.output()}')
+        return self
+
+    def stop(self, timeout=10):
+        """Send SIGTERM and return the exit code; kill and raise if it does not exit in time."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()
+            raise RuntimeError(f'run.py ignored SIGTERM for {timeout}s:\n{self.output()}')
+
+    def kill(self):
+        """Kill the process at once (used when something has already gone wrong)."""
+        if self.process and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(5)
+
+    def output(self):
+        """Return everything the process has logged so far."""
+        return ''.join(self._lines)
+
+    def _pump(self):
+        with self.log_path.open('w') as log:
+            for line in self.process.stdout:
+                self._lines.append(line)
+                log.write(line)
+                log.flush()
+                match = READY.search(line)
+                if match and self.url is None:
+                    self.url = match.group(1)
+                    self._ready.set()
+        self._ready.set()
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        try:
+            self.stop()
+        finally:
+            self.kill()
