@@ -29,12 +29,12 @@ class Presence:
             nick = self._nick_factory()
         self._nicks[sid] = nick
         self._sid_by_nick[nick.casefold()] = sid
-        self._rooms_by_sid[sid] = set()
+        self._rooms_by_sid[sid] = {}
         return nick
 
     def disconnect(self, sid):
         """Forget a client; return the rooms it was in, in the order it joined them."""
-        rooms = [room for room in self._rooms_by_sid.get(sid, ()) if self.leave(sid, room)]
+        rooms = [room for room in list(self._rooms_by_sid.get(sid, ())) if self.leave(sid, room)]
         nick = self._nicks.pop(sid, None)
         if nick is not None:
             self._sid_by_nick.pop(nick.casefold(), None)
@@ -54,7 +54,7 @@ class Presence:
         rooms = self._rooms_by_sid[sid]
         if room in rooms:
             return False
-        rooms.add(room)
+        rooms[room] = None
         self._members_by_room.setdefault(room, {})[sid] = None
         return True
 
@@ -63,7 +63,7 @@ class Presence:
         rooms = self._rooms_by_sid.get(sid)
         if not rooms or room not in rooms:
             return False
-        rooms.discard(room)
+        del rooms[room]
         members = self._members_by_room[room]
         del members[sid]
         if not members:

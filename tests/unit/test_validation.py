@@ -1,0 +1,49 @@
+"""Input checks, without sockets."""
+import pytest
+
+from server.chat import validation
+from server.errors import ClientError
+
+
+def refused(call, *args):
+    with pytest.raises(ClientError) as caught:
+        call(*args)
+    return caught.value.code
+
+
+@pytest.mark.parametrize('payload', [None, 'lobby', 42, ['lobby'], True])
+def test_payload_must_be_an_object(payload):
+    assert refused(validation.room_name, payload, 64) == 'bad_request'
+
+
+@pytest.mark.parametrize('payload', [{}, {'room': None}, {'room': 5}, {'room': ['a']}, {'rom': 'a'}])
+def test_room_must_be_a_string(payload):
+    assert refused(validation.room_name, payload, 64) == 'bad_request'
+
+
+@pytest.mark.parametrize('room', ['', '   ', 'x' * 65, 'a\x00b', 'tab\there', 'new\nline', 'rtl\u202eoverride'])
+def test_bad_room_names_are_refused(room):
+    assert refused(validation.room_name, {'room': room}, 64) == 'invalid_room'
+
+
+def test_room_name_is_trimmed_and_may_be_unicode_up_to_the_limit():
+    assert validation.room_name({'room': '  café  '}, 64) == 'café'
+    assert validation.room_name({'room': 'x' * 64}, 64) == 'x' * 64
+
+
+@pytest.mark.parametrize('text, code', [
+    ('', 'empty_message'),
+    (' \n\t ', 'empty_message'),
+    ('x' * 2001, 'message_too_long'),
+    ('bell\x07', 'bad_request'),
+    (7, 'bad_request'),
+    (None, 'bad_request'),
+])
+def test_bad_message_text_is_refused(text, code):
+    assert refused(validation.message_text, {'text': text}, 'text', 2000) == code
+
+
+def test_message_text_keeps_newlines_markup_and_emoji_sequences():
+    text = 'line one\n<b>two</b>\t👨\u200d👩\u200d👧'
+    assert validation.message_text({'text': text}, 'text', 2000) == text
+    assert validation.message_text({'text': 'x' * 2000}, 'text', 2000) == 'x' * 2000
