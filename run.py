@@ -12,18 +12,18 @@ from gevent.event import Event  # noqa: E402
 from gevent.pywsgi import WSGIServer  # noqa: E402
 from geventwebsocket.handler import WebSocketHandler  # noqa: E402
 
-from config import ConfigError, config_from_env  # noqa: E402
-from server import create_app, shutdown  # noqa: E402
-
 log = logging.getLogger('run')
 
 
 def main():
     """Serve until SIGINT or SIGTERM, then stop the ticker, close the clients and exit 0."""
     try:
+        # config reads the environment as it is imported, so a bad value fails right here.
+        from config import config_from_env
+        from server import create_app, shutdown
         config = config_from_env()
         app = create_app(config)
-    except ConfigError as error:
+    except ValueError as error:
         print(f'configuration error: {error}', file=sys.stderr)
         return 2
     logging.basicConfig(level=app.config['LOG_LEVEL'],

@@ -38,7 +38,8 @@ class LiveServer:
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pump_thread = threading.Thread(target=self._pump, daemon=True)
+        self._pump_thread.start()
         if not self._ready.wait(timeout):
             self.kill()
             raise RuntimeError(f'run.py did not report ready in {timeout}s:\n{self.output()}')
@@ -51,16 +52,19 @@ class LiveServer:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            return self.process.wait(timeout)
+            code = self.process.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
             raise RuntimeError(f'run.py ignored SIGTERM for {timeout}s:\n{self.output()}')
+        self._pump_thread.join(timeout)
+        return code
 
     def kill(self):
         """Kill the process at once (used when something has already gone wrong)."""
         if self.process and self.process.poll() is None:
             self.process.kill()
             self.process.wait(5)
+            self._pump_thread.join(5)
 
     def output(self):
         """Return everything the process has logged so far."""
@@ -76,6 +80,7 @@ class LiveServer:
                 if match and self.url is None:
                     self.url = match.group(1)
                     self._ready.set()
+        self.process.stdout.close()
         self._ready.set()
 
     def __enter__(self):

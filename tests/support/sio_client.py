@@ -1,0 +1,76 @@
+"""A python-socketio client that records what it receives, with bounded waits."""
+import threading
+
+import socketio
+
+
+class RecordingClient:
+    """Connects to some namespaces and keeps every event received, per namespace."""
+
+    def __init__(self, url, namespaces, transports=('websocket',), auth=None):
+        self.sio = socketio.Client(reconnection=False)
+        self.events = []
+        self.disconnects = []
+        self._changed = threading.Condition()
+        for namespace in namespaces:
+            self.sio.on('*', self._recorder(namespace), namespace=namespace)
+            self.sio.on('disconnect', self._disconnect_recorder(namespace), namespace=namespace)
+        self.sio.connect(url, namespaces=list(namespaces), transports=list(transports),
+                         auth=auth, wait_timeout=5)
+
+    def _recorder(self, namespace):
+        def record(event, *args):
+            with self._changed:
+                self.events.append((namespace, event, args[0] if args else None))
+                self._changed.notify_all()
+        return record
+
+    def _disconnect_recorder(self, namespace):
+        def record(reason=None):
+            with self._changed:
+                self.disconnects.append((namespace, reason))
+                self._changed.notify_all()
+        return record
+
+    def received(self, event, namespace='/chat'):
+        """Return the payloads of ``event`` received so far."""
+        with self._changed:
+            return [data for ns, name, data in self.events if ns == namespace and name == event]
+
+    def wait_for(self, event, count=1, namespace='/chat', timeout=5.0, where=None):
+        """Wait until ``count`` payloads of ``event`` (matching ``where``) arrived; return them."""
+        def matching():
+            found = self.received(event, namespace)
+            return [data for data in found if where is None or where(data)]
+
+        with self._changed:
+            if not self._changed.wait_for(lambda: len(matching()) >= count, timeout):
+                raise AssertionError(f'{count} x {event} not received in {timeout}s: {self.events}')
+            return matching()
+
+    def wait_disconnected(self, timeout=5.0):
+        """Wait until the server has closed the connection."""
+        with self._changed:
+            if not self._changed.wait_for(lambda: self.disconnects, timeout):
+                raise AssertionError(f'still connected after {timeout}s')
+            return list(self.disconnects)
+
+    def call(self, event, data=None, namespace='/chat', timeout=5.0):
+        """Emit ``event`` asking for an acknowledgement and return it."""
+        args = () if data is None else (data,)
+        return self.sio.call(event, *args, namespace=namespace, timeout=timeout)
+
+    def emit(self, event, data=None, namespace='/chat'):
+        """Emit ``event`` without asking for an acknowledgement."""
+        self.sio.emit(event, data, namespace=namespace)
+
+    def close(self):
+        """Disconnect if still connected."""
+        if self.sio.connected:
+            self.sio.disconnect()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
