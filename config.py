@@ -70,10 +70,21 @@ class Config:
     PUSH_INTERVAL = env_float('PUSH_INTERVAL', 5.0, minimum=0.01)
     TICKER_HISTORY = env_int('TICKER_HISTORY', 60, minimum=1)
 
+    # /chat history, in SQLite; a relative path is taken from the project's root.
+    DATABASE_URL = env_str('DATABASE_URL', 'sqlite:///instance/chat.db')
+    HISTORY_LIMIT = env_int('HISTORY_LIMIT', 50, minimum=0)
+    MAX_HISTORY_PAGE = env_int('MAX_HISTORY_PAGE', 200, minimum=1)
+
     # /chat limits.
     MAX_MESSAGE_LENGTH = env_int('MAX_MESSAGE_LENGTH', 2000, minimum=1)
     MAX_ROOM_NAME_LENGTH = env_int('MAX_ROOM_NAME_LENGTH', 64, minimum=1)
-    HISTORY_LIMIT = env_int('HISTORY_LIMIT', 50, minimum=0)
+    MAX_NICK_LENGTH = env_int('MAX_NICK_LENGTH', 32, minimum=1)
+    MAX_ROOMS_PER_CLIENT = env_int('MAX_ROOMS_PER_CLIENT', 20, minimum=1)
+    MAX_ROOM_MEMBERS = env_int('MAX_ROOM_MEMBERS', 500, minimum=1)
+    TYPING_TIMEOUT = env_float('TYPING_TIMEOUT', 5.0, minimum=0.1)
+    RATE_LIMIT_PER_SECOND = env_float('RATE_LIMIT_PER_SECOND', 10.0, minimum=0.1)
+    RATE_LIMIT_BURST = env_int('RATE_LIMIT_BURST', 20, minimum=1)
+    FLOOD_STRIKES = env_int('FLOOD_STRIKES', 20, minimum=1)
 
     @classmethod
     def check(cls):
@@ -92,6 +103,7 @@ class TestingConfig(DevelopmentConfig):
     TESTING = True
     ASYNC_MODE = 'threading'
     MESSAGE_QUEUE = None
+    DATABASE_URL = 'sqlite:///:memory:'
     PUSH_INTERVAL = 3600.0
 
 

@@ -1,14 +1,19 @@
 """Application factory: configuration, the Socket.IO extension, routes and namespaces."""
+from pathlib import Path
+
 from flask import Flask
 
 from config import DevelopmentConfig
 from server import http
-from server.chat.history import MemoryHistory
+from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
+from server.chat.store import MessageStore, sqlite_path
+from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
 from server.namespaces.replies import track_ack_requests
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
+from server.tasks import PeriodicTask
 from server.ticker import Ticker
 
 CHAT_NAMESPACE = '/chat'
@@ -36,12 +41,8 @@ def create_app(config=DevelopmentConfig, overrides=None):
     app.register_blueprint(http.bp)
 
     app.extensions['ticker'] = ticker = _make_ticker(app.config)
-    socketio.on_namespace(ChatNamespace(
-        CHAT_NAMESPACE,
-        presence=Presence(),
-        history=MemoryHistory(keep=app.config['HISTORY_LIMIT']),
-        limits=ChatLimits.from_config(app.config),
-    ))
+    app.extensions['chat'] = chat = _make_chat(app.config, app.root_path)
+    socketio.on_namespace(chat)
     socketio.on_namespace(TickerNamespace(TICKER_NAMESPACE, ticker))
     return app
 
@@ -54,11 +55,32 @@ def shutdown(app, timeout=5.0):
     Clients see a closed transport (not a server kick), so they reconnect on their own.
     """
     app.extensions['ticker'].stop(timeout)
+    app.extensions['chat'].stop_tasks(timeout)
     eio = socketio.server.eio
     for socket in list(eio.sockets.values()):
         socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
     eio.sockets.clear()
     socketio.server.shutdown()
+    app.extensions['chat'].store.close()
+
+
+def _periodic(name, interval, action):
+    return PeriodicTask(name, interval, action, socketio.start_background_task,
+                        socketio.server.eio.create_event)
+
+
+def _make_chat(config, app_root):
+    project_root = Path(app_root).parent
+    return ChatNamespace(
+        CHAT_NAMESPACE,
+        presence=Presence(),
+        store=MessageStore(sqlite_path(config['DATABASE_URL'], project_root)),
+        typing=TypingTracker(config['TYPING_TIMEOUT']),
+        limiter=RateLimiter(config['RATE_LIMIT_PER_SECOND'], config['RATE_LIMIT_BURST'],
+                            config['FLOOD_STRIKES']),
+        limits=ChatLimits.from_config(config),
+        periodic=_periodic,
+    )
 
 
 def _make_ticker(config):

@@ -1,4 +1,5 @@
 """Fixtures shared by every test layer."""
+import shutil
 from pathlib import Path
 
 import pytest
@@ -28,9 +29,10 @@ def chat_client(app):
 
 @pytest.fixture
 def output_dir(request):
-    """A folder for this test's logs and screenshots, kept under test-output/."""
+    """A fresh folder for this test's logs, database and screenshots, kept under test-output/."""
     path = Path(__file__).resolve().parent.parent / 'test-output' / request.node.name
-    path.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
     return path
 
 

@@ -6,6 +6,8 @@ Under gevent no method yields, so each call is atomic without a lock.
 """
 import secrets
 
+from server.errors import ClientError
+
 
 def guest_nick():
     """Return a fresh ``guest-xxxx`` nick."""
@@ -40,6 +42,21 @@ class Presence:
             self._sid_by_nick.pop(nick.casefold(), None)
         self._rooms_by_sid.pop(sid, None)
         return rooms
+
+    def set_nick(self, sid, nick):
+        """Give the client a new nick; return the old one. Nicks are unique, ignoring case."""
+        holder = self._sid_by_nick.get(nick.casefold())
+        if holder is not None and holder != sid:
+            raise ClientError('nick_taken', f'the nick "{nick}" is taken')
+        old = self._nicks[sid]
+        del self._sid_by_nick[old.casefold()]
+        self._nicks[sid] = nick
+        self._sid_by_nick[nick.casefold()] = sid
+        return old
+
+    def sid_of(self, nick):
+        """Return the sid of the client holding ``nick`` (ignoring case), or None."""
+        return self._sid_by_nick.get(nick.casefold())
 
     def is_connected(self, sid):
         """Return whether the client is registered."""
@@ -77,6 +94,25 @@ class Presence:
     def rooms(self, sid):
         """Return the rooms the client is in, sorted."""
         return sorted(self._rooms_by_sid.get(sid, ()))
+
+    def member_count(self, room):
+        """Return how many clients are in the room."""
+        return len(self._members_by_room.get(room, ()))
+
+    def room_count(self, sid):
+        """Return how many rooms the client is in."""
+        return len(self._rooms_by_sid.get(sid, ()))
+
+    def owner(self, room):
+        """Return the sid of the room's longest-standing member (who may close it), or None."""
+        return next(iter(self._members_by_room.get(room, ())), None)
+
+    def close_room(self, room):
+        """Remove every member from the room; return their sids."""
+        sids = list(self._members_by_room.get(room, ()))
+        for sid in sids:
+            self.leave(sid, room)
+        return sids
 
     def members(self, room):
         """Return the nicks in the room, sorted without regard to case."""

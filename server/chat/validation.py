@@ -1,4 +1,5 @@
 """Checks on what clients send; each failure raises a ClientError naming the problem."""
+import re
 import unicodedata
 
 from server.errors import ClientError
@@ -8,6 +9,7 @@ from server.errors import ClientError
 _TEXT_ALLOWED = frozenset('\n\t')
 _TEXT_FORBIDDEN = frozenset({'Cc'})
 _NAME_FORBIDDEN = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
+_CLIENT_ID = re.compile(r'[A-Za-z0-9_.:-]{1,64}')
 
 
 def require_object(payload):
@@ -29,14 +31,23 @@ def require_string(payload, key):
 
 def room_name(payload, max_length):
     """Return the trimmed room name from ``payload["room"]``: 1..max_length visible characters."""
-    room = require_string(payload, 'room').strip()
-    if not room:
-        raise ClientError('invalid_room', 'the room name is empty')
-    if len(room) > max_length:
-        raise ClientError('invalid_room', f'the room name is longer than {max_length} characters')
-    if _has_forbidden(room, _NAME_FORBIDDEN):
-        raise ClientError('invalid_room', 'the room name contains control characters')
-    return room
+    return _name(require_string(payload, 'room'), 'the room name', max_length, 'invalid_room')
+
+
+def nick(payload, key, max_length):
+    """Return the trimmed nick from ``payload[key]``: 1..max_length visible characters."""
+    return _name(require_string(payload, key), 'the nick', max_length, 'invalid_nick')
+
+
+def _name(value, what, max_length, code):
+    name = value.strip()
+    if not name:
+        raise ClientError(code, f'{what} is empty')
+    if len(name) > max_length:
+        raise ClientError(code, f'{what} is longer than {max_length} characters')
+    if _has_forbidden(name, _NAME_FORBIDDEN):
+        raise ClientError(code, f'{what} contains control characters')
+    return name
 
 
 def message_text(payload, key, max_length):
@@ -49,6 +60,44 @@ def message_text(payload, key, max_length):
     if _has_forbidden(text, _TEXT_FORBIDDEN, _TEXT_ALLOWED):
         raise ClientError('bad_request', f'"{key}" contains control characters')
     return text
+
+
+def optional_id(payload, key):
+    """Return ``payload[key]`` as a message id (an int >= 0), or None when absent."""
+    value = require_object(payload).get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ClientError('bad_request', f'"{key}" must be a whole number >= 0')
+    return value
+
+
+def optional_limit(payload, default, maximum):
+    """Return ``payload["limit"]`` (1..maximum), or ``default`` when absent."""
+    value = require_object(payload).get('limit')
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
+        raise ClientError('bad_request', f'"limit" must be a whole number from 1 to {maximum}')
+    return value
+
+
+def optional_client_id(payload):
+    """Return ``payload["client_id"]``, 1..64 letters, digits or ``-_.:``, or None when absent."""
+    value = require_object(payload).get('client_id')
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
+        raise ClientError('bad_request', '"client_id" must be 1 to 64 letters, digits or -_.:')
+    return value
+
+
+def require_bool(payload, key):
+    """Return ``payload[key]`` if it is true or false."""
+    value = require_object(payload).get(key)
+    if not isinstance(value, bool):
+        raise ClientError('bad_request', f'"{key}" must be true or false')
+    return value
 
 
 def _has_forbidden(text, categories, allowed=frozenset()):

@@ -1,4 +1,4 @@
-"""The /chat namespace: echo, broadcast, rooms and room messages."""
+"""The /chat namespace: echo, broadcast, nicks, rooms, presence, typing, direct messages."""
 import dataclasses
 import logging
 
@@ -6,10 +6,14 @@ from flask import request
 from flask_socketio import Namespace, emit, join_room, leave_room
 
 from server.chat import validation
+from server.chat.limits import Verdict
 from server.errors import ClientError
-from server.namespaces.replies import replies
+from server.namespaces.replies import refusal, replies
 
 log = logging.getLogger(__name__)
+
+# Events python-socketio raises itself; they are never rate limited.
+_LIFECYCLE_EVENTS = frozenset({'connect', 'disconnect'})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -18,16 +22,16 @@ class ChatLimits:
 
     max_message_length: int = 2000
     max_room_name_length: int = 64
+    max_nick_length: int = 32
     history_limit: int = 50
+    max_history_page: int = 200
+    max_rooms_per_client: int = 20
+    max_room_members: int = 500
 
     @classmethod
     def from_config(cls, config):
         """Read the limits from a Flask config mapping."""
-        return cls(
-            max_message_length=config['MAX_MESSAGE_LENGTH'],
-            max_room_name_length=config['MAX_ROOM_NAME_LENGTH'],
-            history_limit=config['HISTORY_LIMIT'],
-        )
+        return cls(**{field.name: config[field.name.upper()] for field in dataclasses.fields(cls)})
 
 
 def room_key(room):
@@ -40,13 +44,33 @@ def room_key(room):
 
 
 class ChatNamespace(Namespace):
-    """Handlers for /chat; state lives in ``presence`` and ``history``."""
+    """Handlers for /chat; the state lives in the domain objects it is given."""
 
-    def __init__(self, namespace, presence, history, limits):
+    def __init__(self, namespace, presence, store, typing, limiter, limits, periodic):
         super().__init__(namespace)
         self.presence = presence
-        self.history = history
+        self.store = store
+        self.typing = typing
+        self.limiter = limiter
         self.limits = limits
+        self.typing_expiry = periodic('typing-expiry', min(1.0, typing.timeout / 2),
+                                      self.expire_typing)
+
+    def trigger_event(self, event, *args):
+        """Rate-limit every client event before it reaches its handler."""
+        if event in _LIFECYCLE_EVENTS:
+            return super().trigger_event(event, *args)
+        sid = args[0]
+        verdict = self.limiter.check(sid)
+        if verdict is Verdict.ALLOW:
+            return super().trigger_event(event, *args)
+        if verdict is Verdict.DISCONNECT:
+            log.warning('disconnecting %s: it kept flooding /chat', sid)
+            self.socketio.server.disconnect(sid, namespace=self.namespace)
+            return None
+        limited = ClientError('rate_limited', 'too many events; slow down')
+        return refusal(event, limited, lambda reply: self.socketio.emit(
+            'error', reply, to=sid, namespace=self.namespace))
 
     def on_connect(self, auth=None):
         nick = self.presence.connect(request.sid)
@@ -54,11 +78,24 @@ class ChatNamespace(Namespace):
 
     def on_disconnect(self, reason=None):
         sid = request.sid
+        self.limiter.forget(sid)
         if not self.presence.is_connected(sid):
             return
         nick = self.presence.nick(sid)
+        for room in self.typing.stop_client(sid):
+            self._send_typing(room, nick, False, skip_sid=sid)
         for room in self.presence.disconnect(sid):
-            self._announce(room, f'Member left: {room}', nick, include_self=False)
+            self._announce(room, f'Member left: {room}', nick, skip_sid=sid)
+
+    def stop_tasks(self, timeout=None):
+        """Stop the namespace's background work (server shutdown)."""
+        self.typing_expiry.stop(timeout)
+
+    def expire_typing(self):
+        """Tell rooms that clients who went quiet are no longer typing."""
+        for sid, room in self.typing.expire():
+            if self.presence.is_member(sid, room):
+                self._send_typing(room, self.presence.nick(sid), False, skip_sid=sid)
 
     @replies
     def on_my_event(self, payload):
@@ -71,38 +108,118 @@ class ChatNamespace(Namespace):
         self.emit('my_response', {'data': data, 'nick': self._nick()})
 
     @replies
+    def on_set_nick(self, payload):
+        nick = validation.nick(payload, 'nick', self.limits.max_nick_length)
+        old = self.presence.set_nick(request.sid, nick)
+        if old != nick:
+            for room in self.presence.rooms(request.sid):
+                self._announce(room, f'{old} is now known as {nick}', nick, previous_nick=old)
+        return {'nick': nick}
+
+    @replies
     def on_join(self, payload):
         room = self._room(payload)
-        if self.presence.join(request.sid, room):
+        since_id = validation.optional_id(payload, 'since_id')
+        if not self.presence.is_member(request.sid, room):
+            self._check_room_caps(room)
+            self.presence.join(request.sid, room)
             join_room(room_key(room))
             self._announce(room, f'New member joined: {room}', self._nick())
-        history = self.history.recent(room, self.limits.history_limit)
+        if since_id is None:
+            page = self.store.recent(room, self.limits.history_limit)
+        else:
+            page = self.store.since(room, since_id, self.limits.max_history_page)
         return {
             'room': room,
             'members': self.presence.members(room),
-            'history': [message.to_dict() for message in history],
+            'history': [message.to_dict() for message in page.messages],
+            'more': page.more,
         }
 
     @replies
     def on_leave(self, payload):
-        room = self._room(payload)
-        self._require_member(room)
+        room = self._member_room(payload)
+        nick = self._nick()
+        self._stop_typing(room, nick)
         self.presence.leave(request.sid, room)
         leave_room(room_key(room))
-        self._announce(room, f'Member left: {room}', self._nick())
+        self._announce(room, f'Member left: {room}', nick)
         return {'room': room}
+
+    @replies
+    def on_room_members(self, payload):
+        room = self._room(payload)
+        return {'room': room, 'members': self.presence.members(room)}
 
     @replies
     def on_room_message(self, payload):
         room = self._room(payload)
         text = validation.message_text(payload, 'text', self.limits.max_message_length)
+        client_id = validation.optional_client_id(payload)
         self._require_member(room)
-        message = self.history.append(room, self._nick(), text)
-        self.emit('chat_message', message.to_dict(), room=room_key(room))
-        return {'id': message.id, 'room': room}
+        nick = self._nick()
+        message, duplicate = self.store.append(room, nick, text, client_id)
+        if not duplicate:
+            self._stop_typing(room, nick)
+            self.emit('chat_message', message.to_dict(), room=room_key(room))
+        return {'id': message.id, 'room': room, 'duplicate': duplicate}
+
+    @replies
+    def on_history(self, payload):
+        room = self._member_room(payload)
+        before_id = validation.optional_id(payload, 'before_id')
+        since_id = validation.optional_id(payload, 'since_id')
+        limit = validation.optional_limit(payload, self.limits.history_limit,
+                                          self.limits.max_history_page)
+        if before_id is not None and since_id is not None:
+            raise ClientError('bad_request', 'give "before_id" or "since_id", not both')
+        if since_id is not None:
+            page = self.store.since(room, since_id, limit)
+        else:
+            page = self.store.before(room, before_id, limit)
+        return {'room': room, 'messages': [m.to_dict() for m in page.messages], 'more': page.more}
+
+    @replies
+    def on_typing(self, payload):
+        room = self._member_room(payload)
+        typing = validation.require_bool(payload, 'typing')
+        nick = self._nick()
+        if not typing:
+            self._stop_typing(room, nick)
+        elif self.typing.start(request.sid, room):
+            self.typing_expiry.start()
+            self._send_typing(room, nick, True, skip_sid=request.sid)
+        return {'room': room, 'typing': typing}
+
+    @replies
+    def on_direct_message(self, payload):
+        recipient = validation.nick(payload, 'to', self.limits.max_nick_length)
+        text = validation.message_text(payload, 'text', self.limits.max_message_length)
+        recipient_sid = self.presence.sid_of(recipient)
+        if recipient_sid is None:
+            raise ClientError('unknown_nick', f'nobody is connected as "{recipient}"')
+        message = self.store.append_direct(self._nick(), self.presence.nick(recipient_sid), text)
+        emit('direct_message', message.to_dict(), to=recipient_sid)
+        return message.to_dict()
+
+    @replies
+    def on_close_room(self, payload):
+        room = self._member_room(payload)
+        if self.presence.owner(room) != request.sid:
+            raise ClientError('forbidden', 'only the longest-standing member may close the room')
+        self._announce(room, f'Room closing: {room}', self._nick(), members=[], closing=True)
+        for sid in self.presence.close_room(room):
+            self.typing.stop(sid, room)
+        self.close_room(room_key(room))
+        return {'room': room}
 
     def _room(self, payload):
         return validation.room_name(payload, self.limits.max_room_name_length)
+
+    def _member_room(self, payload):
+        room = self._room(payload)
+        self._require_member(room)
+        return room
 
     def _nick(self):
         return self.presence.nick(request.sid)
@@ -111,6 +228,23 @@ class ChatNamespace(Namespace):
         if not self.presence.is_member(request.sid, room):
             raise ClientError('not_in_room', f'you are not in room "{room}"')
 
-    def _announce(self, room, msg, nick, include_self=True):
-        info = {'msg': msg, 'room': room, 'nick': nick, 'members': self.presence.members(room)}
-        self.emit('room_info', info, room=room_key(room), include_self=include_self)
+    def _check_room_caps(self, room):
+        if self.presence.room_count(request.sid) >= self.limits.max_rooms_per_client:
+            raise ClientError('too_many_rooms',
+                              f'you are in {self.limits.max_rooms_per_client} rooms already')
+        if self.presence.member_count(room) >= self.limits.max_room_members:
+            raise ClientError('room_full', f'room "{room}" is full')
+
+    def _stop_typing(self, room, nick):
+        if self.typing.stop(request.sid, room):
+            self._send_typing(room, nick, False, skip_sid=request.sid)
+
+    def _send_typing(self, room, nick, typing, skip_sid):
+        self.socketio.emit('typing', {'room': room, 'nick': nick, 'typing': typing},
+                           to=room_key(room), skip_sid=skip_sid, namespace=self.namespace)
+
+    def _announce(self, room, msg, nick, skip_sid=None, **extra):
+        info = {'msg': msg, 'room': room, 'nick': nick,
+                'members': self.presence.members(room), **extra}
+        self.socketio.emit('room_info', info, to=room_key(room), skip_sid=skip_sid,
+                           namespace=self.namespace)

@@ -48,17 +48,23 @@ def replies(handler):
                 raise ClientError('bad_request', f'"{event}" takes one payload argument')
             fields = handler(namespace, args[0] if args else None)
         except ClientError as error:
-            return _refuse(event, error)
+            return refusal(event, error, _emit_error)
         except Exception:
             log.exception('handler for "%s" failed', event)
-            return _refuse(event, ClientError('internal_error', 'the server failed; try again'))
+            failure = ClientError('internal_error', 'the server failed; try again')
+            return refusal(event, failure, _emit_error)
         return {'ok': True, **(fields or {})}
 
     return answer
 
 
-def _refuse(event, error):
+def refusal(event, error, send_error):
+    """Return the refusal of ``event`` as the ack; if no ack was asked, ``send_error`` it too."""
     reply = {**error.to_reply(), 'event': event}
     if not _ack_requested.get():
-        emit('error', reply)
+        send_error(reply)
     return reply
+
+
+def _emit_error(reply):
+    emit('error', reply)

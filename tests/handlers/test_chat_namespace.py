@@ -48,7 +48,7 @@ def test_my_broadcast_event_reaches_every_client(app):
 def test_join_announces_to_the_room_and_acks_members_and_history(app):
     ana, bob, outsider = connect(app), connect(app), connect(app)
     ack = ask(ana, 'join', {'room': 'lobby'})
-    assert ack == {'ok': True, 'room': 'lobby', 'members': [ana.nick], 'history': []}
+    assert ack == {'ok': True, 'room': 'lobby', 'members': [ana.nick], 'history': [], 'more': False}
     assert events(ana, 'room_info') == [{
         'msg': 'New member joined: lobby', 'room': 'lobby', 'nick': ana.nick, 'members': [ana.nick],
     }]
@@ -76,7 +76,7 @@ def test_room_message_reaches_members_only_with_one_id(app):
     for client in (ana, bob, outsider):
         events(client)
     ack = ask(ana, 'room_message', {'room': 'lobby', 'text': '<b>hi</b>'})
-    assert ack == {'ok': True, 'id': 1, 'room': 'lobby'}
+    assert ack == {'ok': True, 'id': 1, 'room': 'lobby', 'duplicate': False}
     (to_ana,), (to_bob,) = events(ana, 'chat_message'), events(bob, 'chat_message')
     assert to_ana == to_bob
     assert to_ana['id'] == 1 and to_ana['room'] == 'lobby'
@@ -195,10 +195,10 @@ def test_a_failing_handler_answers_internal_error_without_details(app, monkeypat
     client = connect(app)
     namespace = socketio.server.namespace_handlers[NS]
 
-    def explode(room, nick, text):
+    def explode(*args):
         raise RuntimeError('secret database detail')
 
-    monkeypatch.setattr(namespace.history, 'append', explode)
+    monkeypatch.setattr(namespace.store, 'append', explode)
     ask(client, 'join', {'room': 'lobby'})
     ack = ask(client, 'room_message', {'room': 'lobby', 'text': 'hi'})
     assert ack['error'] == {'code': 'internal_error', 'message': 'the server failed; try again'}

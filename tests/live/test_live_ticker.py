@@ -58,7 +58,7 @@ def test_pause_stops_pushes_to_that_client_alone_and_resume_restarts_them(live_s
 def test_the_ticker_stops_when_the_last_client_leaves_and_seq_carries_on(live_server):
     with ticker_client(live_server) as first:
         last_seen = first.wait_for('server_response', 2, namespace=NS)[-1]['seq']
-    wait_for_log(live_server, 'ticker stopped after seq')
+    wait_for_log(live_server, 'ticker stopped')
     with ticker_client(live_server) as again:
         (history,) = again.wait_for('ticker_history', namespace=NS)
         assert history['values'][-1]['seq'] >= last_seen

@@ -12,12 +12,16 @@ READY = re.compile(r'serving on (http://\S+)')
 
 
 class LiveServer:
-    """One ``python run.py`` process; ``url`` is known once its log says it is serving."""
+    """One ``python run.py`` process; ``url`` is known once its log says it is serving.
+
+    Unless ``DATABASE_URL`` is given, its database is ``chat.db`` beside its log.
+    """
 
     def __init__(self, log_path, **env):
         self.log_path = Path(log_path)
         self.env = {
             **os.environ,
+            'DATABASE_URL': f'sqlite:///{self.log_path.parent.resolve() / "chat.db"}',
             'APP_ENV': 'development',
             'HOST': '127.0.0.1',
             'PORT': '0',

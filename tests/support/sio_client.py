@@ -17,6 +17,7 @@ class RecordingClient:
             self.sio.on('disconnect', self._disconnect_recorder(namespace), namespace=namespace)
         self.sio.connect(url, namespaces=list(namespaces), transports=list(transports),
                          auth=auth, wait_timeout=5)
+        self._websocket = getattr(self.sio.eio, 'ws', None)
 
     def _recorder(self, namespace):
         def record(event, *args):
@@ -65,9 +66,13 @@ class RecordingClient:
         self.sio.emit(event, data, namespace=namespace)
 
     def close(self):
-        """Disconnect if still connected."""
+        """Disconnect, and close the socket the server may have dropped first."""
         if self.sio.connected:
             self.sio.disconnect()
+        # python-engineio's client forgets its WebSocket without closing it when the server
+        # drops the connection; close it here rather than leak it.
+        if self._websocket is not None:
+            self._websocket.shutdown()
 
     def __enter__(self):
         return self

@@ -1,0 +1,39 @@
+// The error line: a toast at the bottom of the page that says what went wrong.
+
+const HIDE_AFTER_MS = 10000;
+
+/**
+ * Wire the toast and return notify(message): shows the message (replacing any previous one)
+ * for a while; the close button or Escape hides it sooner.
+ */
+export function createNotifier(toast) {
+  const text = toast.querySelector('[data-testid="error-line"]');
+  const closeButton = toast.querySelector('.toast-close');
+  let hideTimer = null;
+
+  const hide = () => {
+    clearTimeout(hideTimer);
+    toast.dataset.state = 'hidden';
+    text.textContent = '';
+  };
+
+  const notify = (message) => {
+    clearTimeout(hideTimer);
+    text.textContent = String(message);
+    toast.dataset.state = 'shown';
+    hideTimer = setTimeout(hide, HIDE_AFTER_MS);
+  };
+
+  closeButton.addEventListener('click', hide);
+  document.addEventListener('keydown', (event) => {
+    if (event.key === 'Escape' && toast.dataset.state === 'shown') hide();
+  });
+
+  return notify;
+}
+
+/** "What failed: why", keeping the server's own message word for word. */
+export function failure(what, error) {
+  const why = error?.message ?? error?.error?.message ?? 'something went wrong';
+  return `${what}: ${why}`;
+}

@@ -1,0 +1,134 @@
+// The /test_conn ticker panel: the latest value, its seq, a live chart and pause/resume.
+
+import { createChart } from './chart.js';
+import { request } from './connection.js';
+import { byTestId, formatClock } from './dom.js';
+import { failure } from './notice.js';
+
+// ---- Constants --------------------------------------------------------------------------
+
+const MAX_POINTS = 60;
+
+/** Wire the ticker panel to a /test_conn socket; notify(message) shows an error. */
+export function initTicker({ socket, notify }) {
+  // ---- DOM refs -------------------------------------------------------------------------
+
+  const panel = byTestId('ticker-value').closest('.ticker');
+  const valueEl = byTestId('ticker-value');
+  const seqEl = byTestId('ticker-seq');
+  const timeEl = byTestId('ticker-time');
+  const intervalEl = byTestId('ticker-interval');
+  const minEl = byTestId('ticker-min');
+  const avgEl = byTestId('ticker-avg');
+  const maxEl = byTestId('ticker-max');
+  const stateEl = byTestId('ticker-state');
+  const toggle = byTestId('ticker-toggle');
+  const chart = createChart(byTestId('ticker-chart'));
+
+  // ---- State ----------------------------------------------------------------------------
+
+  const state = {
+    points: [], // {data, seq, ts}, oldest first, at most MAX_POINTS
+    interval: null, // seconds between values, as the server says
+    paused: false, // confirmed by the server
+    busy: false, // a pause or resume request is waiting for its answer
+  };
+
+  // ---- Helpers --------------------------------------------------------------------------
+
+  const lastSeq = () => state.points.at(-1)?.seq ?? 0;
+
+  function render() {
+    const last = state.points.at(-1);
+    valueEl.textContent = last ? String(last.data) : '–';
+    seqEl.textContent = last ? String(last.seq) : '–';
+    timeEl.textContent = last ? formatClock(last.ts, true) : '–';
+    const values = state.points.map((point) => point.data);
+    minEl.textContent = values.length ? String(Math.min(...values)) : '–';
+    maxEl.textContent = values.length ? String(Math.max(...values)) : '–';
+    avgEl.textContent = values.length
+      ? (values.reduce((sum, value) => sum + value, 0) / values.length).toFixed(1) : '–';
+    chart.setData(state.points);
+  }
+
+  function renderState() {
+    const mode = !socket.connected ? 'offline' : state.paused ? 'paused' : 'live';
+    panel.dataset.mode = mode;
+    toggle.textContent = state.paused ? 'Resume' : 'Pause';
+    toggle.dataset.state = state.paused ? 'paused' : 'live';
+    toggle.disabled = state.busy || !socket.connected;
+    intervalEl.textContent = state.interval ? formatInterval(state.interval) : '–';
+    if (mode === 'offline') {
+      stateEl.textContent = 'Offline: the chart resumes when the connection is back.';
+    } else if (mode === 'paused') {
+      stateEl.textContent = 'Paused: new values are not being received.';
+    } else {
+      stateEl.textContent = state.interval
+        ? `Live: a new value every ${formatInterval(state.interval)}.` : 'Live.';
+    }
+  }
+
+  function addValue(value) {
+    if (state.paused || !isTickerValue(value) || value.seq <= lastSeq()) return;
+    state.points.push(value);
+    if (state.points.length > MAX_POINTS) state.points.splice(0, state.points.length - MAX_POINTS);
+    render();
+  }
+
+  /** The server's recent values: the whole chart on each (re)connect, unless paused. */
+  function loadHistory(history) {
+    if (Number.isFinite(history?.interval) && history.interval > 0) state.interval = history.interval;
+    if (!state.paused && Array.isArray(history?.values)) {
+      state.points = history.values.filter(isTickerValue).slice(-MAX_POINTS);
+      render();
+    }
+    renderState();
+  }
+
+  async function setPaused(paused) {
+    state.busy = true;
+    renderState();
+    try {
+      const reply = await request(socket, paused ? 'ticker_pause' : 'ticker_resume');
+      state.paused = reply.paused === true;
+    } catch (error) {
+      notify(failure(paused ? 'Could not pause the ticker' : 'Could not resume the ticker', error));
+    } finally {
+      state.busy = false;
+      renderState();
+    }
+  }
+
+  // ---- Click events ---------------------------------------------------------------------
+
+  toggle.addEventListener('click', () => setPaused(!state.paused));
+
+  // ---- Socket events --------------------------------------------------------------------
+
+  socket.on('ticker_history', loadHistory);
+  socket.on('server_response', addValue);
+
+  socket.on('error', (reply) => {
+    notify(failure(`The server refused "${reply?.event ?? 'a request'}"`, reply?.error));
+  });
+
+  socket.on('connect', () => {
+    // A new connection is subscribed again: stay paused if the person paused.
+    if (state.paused) setPaused(true);
+    renderState();
+  });
+
+  socket.on('disconnect', renderState);
+
+  render();
+  renderState();
+}
+
+function isTickerValue(value) {
+  return Boolean(value) && Number.isFinite(value.data) && Number.isInteger(value.seq)
+    && Number.isFinite(value.ts);
+}
+
+function formatInterval(seconds) {
+  return seconds < 1 ? `${Math.round(seconds * 1000)} ms` : `${Number(seconds.toFixed(2))} s`;
+}

@@ -1,0 +1,65 @@
+"""A background task that runs an action at a fixed interval until it is stopped.
+
+It imports no Flask-SocketIO: the server hands it ``spawn`` (``socketio.start_background_task``)
+and ``new_event`` (an event of the running async mode), so it is tested with plain threads.
+"""
+import logging
+import threading
+import time
+
+log = logging.getLogger(__name__)
+
+
+class PeriodicTask:
+    """Calls ``action()`` every ``interval`` seconds in one background task."""
+
+    def __init__(self, name, interval, action, spawn, new_event, monotonic=time.monotonic):
+        self.name = name
+        self.interval = interval
+        self._action = action
+        self._spawn = spawn
+        self._new_event = new_event
+        self._monotonic = monotonic
+        self._lock = threading.Lock()
+        self._task = None
+        self._stop_event = None
+
+    @property
+    def running(self):
+        """Return whether the task is running."""
+        return self._task is not None
+
+    def start(self):
+        """Start the task unless it runs already; return whether this call started it."""
+        with self._lock:
+            if self._task is not None:
+                return False
+            self._stop_event = self._new_event()
+            self._task = self._spawn(self._run, self._stop_event)
+            log.info('%s started, interval %.3fs', self.name, self.interval)
+            return True
+
+    def stop(self, timeout=None):
+        """Stop the task; with a ``timeout``, also wait that long for it to finish."""
+        with self._lock:
+            task, self._task = self._task, None
+            if task is None:
+                return
+            self._stop_event.set()
+            log.info('%s stopped', self.name)
+        if timeout is not None:
+            task.join(timeout)
+
+    def _run(self, stop_event):
+        # Deadlines are absolute so the interval does not drift by the time each action takes;
+        # a task that falls behind (a stalled process) skips the missed runs, never bursts.
+        # Waiting on the stop event rather than sleeping lets stop() end the wait at once.
+        deadline = self._monotonic() + self.interval
+        while not stop_event.wait(max(0.0, deadline - self._monotonic())):
+            try:
+                self._action()
+            except Exception:
+                log.exception('%s failed', self.name)
+            deadline += self.interval
+            if deadline <= self._monotonic():
+                deadline = self._monotonic() + self.interval
