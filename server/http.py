@@ -9,12 +9,13 @@ NODE_MODULES = CLIENT_DIR / 'node_modules'
 # The browser libraries, installed by npm from client/package.json, under stable public names.
 VENDOR_FILES = {
     'socket.io.esm.min.js': 'socket.io-client/dist/socket.io.esm.min.js',
+    'socket.io.esm.min.js.map': 'socket.io-client/dist/socket.io.esm.min.js.map',
     'uPlot.esm.js': 'uplot/dist/uPlot.esm.js',
     'uPlot.min.css': 'uplot/dist/uPlot.min.css',
 }
 
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
     "frame-ancestors 'none'; form-action 'self'"
 )

@@ -24,9 +24,9 @@ class Presence:
         self._rooms_by_sid = {}
         self._members_by_room = {}
 
-    def connect(self, sid):
-        """Register a new client under a generated nick nobody else holds; return the nick."""
-        nick = self._nick_factory()
+    def connect(self, sid, wanted=None):
+        """Register a new client under the ``wanted`` nick if free, else a generated one."""
+        nick = wanted or self._nick_factory()
         while nick.casefold() in self._sid_by_nick:
             nick = self._nick_factory()
         self._nicks[sid] = nick

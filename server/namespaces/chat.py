@@ -73,7 +73,7 @@ class ChatNamespace(Namespace):
             'error', reply, to=sid, namespace=self.namespace))
 
     def on_connect(self, auth=None):
-        nick = self.presence.connect(request.sid)
+        nick = self.presence.connect(request.sid, self._wanted_nick(auth))
         emit('my_response', {'data': 'Connected', 'nick': nick})
 
     def on_disconnect(self, reason=None):
@@ -105,7 +105,7 @@ class ChatNamespace(Namespace):
     @replies
     def on_my_broadcast_event(self, payload):
         data = validation.message_text(payload, 'data', self.limits.max_message_length)
-        self.emit('my_response', {'data': data, 'nick': self._nick()})
+        self.emit('my_response', {'data': data, 'from': self._nick()})
 
     @replies
     def on_set_nick(self, payload):
@@ -212,6 +212,15 @@ class ChatNamespace(Namespace):
             self.typing.stop(sid, room)
         self.close_room(room_key(room))
         return {'room': room}
+
+    def _wanted_nick(self, auth):
+        """Return the nick a connecting client asks for in ``auth``, if it is a valid one."""
+        if not isinstance(auth, dict) or auth.get('nick') is None:
+            return None
+        try:
+            return validation.nick(auth, 'nick', self.limits.max_nick_length)
+        except ClientError:
+            return None
 
     def _room(self, payload):
         return validation.room_name(payload, self.limits.max_room_name_length)

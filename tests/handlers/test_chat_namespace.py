@@ -40,7 +40,7 @@ def test_my_event_echoes_to_the_sender_only(app):
 def test_my_broadcast_event_reaches_every_client(app):
     sender, other = connect(app), connect(app)
     assert ask(sender, 'my_broadcast_event', {'data': 'all'}) == {'ok': True}
-    expected = [{'data': 'all', 'nick': sender.nick}]
+    expected = [{'data': 'all', 'from': sender.nick}]
     assert events(sender, 'my_response') == expected
     assert events(other, 'my_response') == expected
 

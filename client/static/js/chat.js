@@ -371,8 +371,8 @@ export function initChat({ socket, notify, onShout }) {
     if (state.welcomePending && payload.data === 'Connected' && typeof payload.nick === 'string') {
       state.welcomePending = false;
       setNick(payload.nick);
-    } else if (typeof payload.nick === 'string') {
-      onShout?.({ data: String(payload.data), nick: payload.nick, mine: state.myNicks.has(payload.nick) });
+    } else if (typeof payload.from === 'string') {
+      onShout?.({ data: String(payload.data), nick: payload.from, mine: state.myNicks.has(payload.from) });
     }
   });
 
