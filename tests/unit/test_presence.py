@@ -1,5 +1,8 @@
 """Presence bookkeeping, without sockets."""
+import pytest
+
 from server.chat.presence import Presence, guest_nick
+from server.errors import ClientError
 
 
 def sequence(*nicks):
@@ -47,3 +50,36 @@ def test_disconnect_returns_the_rooms_left_and_frees_the_nick():
 
 def test_disconnect_of_an_unknown_client_is_harmless():
     assert Presence().disconnect('ghost') == []
+
+
+def test_set_nick_keeps_nicks_unique_ignoring_case():
+    presence = Presence(nick_factory=sequence('guest-1', 'guest-2', 'guest-3'))
+    presence.connect('s1')
+    presence.connect('s2')
+    assert presence.set_nick('s1', 'Ana') == 'guest-1'
+    with pytest.raises(ClientError) as taken:
+        presence.set_nick('s2', 'ANA')
+    assert taken.value.code == 'nick_taken'
+    assert presence.set_nick('s1', 'ana') == 'Ana'
+    assert presence.sid_of('ANA') == 's1' and presence.sid_of('guest-1') is None
+    assert presence.connect('s3', wanted='Ana') == 'guest-3'
+
+
+def test_a_wanted_nick_is_given_when_free():
+    presence = Presence(nick_factory=sequence('guest-1'))
+    assert presence.connect('s1', wanted='Ana') == 'Ana'
+    assert presence.connect('s2', wanted='ana') == 'guest-1'
+
+
+def test_owner_is_the_longest_standing_member_and_close_room_empties_it():
+    presence = Presence(nick_factory=sequence('a', 'b', 'c'))
+    for sid in ('s1', 's2', 's3'):
+        presence.connect(sid)
+        presence.join(sid, 'lobby')
+    assert presence.owner('lobby') == 's1'
+    presence.leave('s1', 'lobby')
+    assert presence.owner('lobby') == 's2'
+    assert presence.member_count('lobby') == 2 and presence.room_count('s2') == 1
+    assert presence.close_room('lobby') == ['s2', 's3']
+    assert presence.members('lobby') == [] and presence.owner('lobby') is None
+    assert presence.rooms('s2') == []

@@ -47,3 +47,39 @@ def test_message_text_keeps_newlines_markup_and_emoji_sequences():
     text = 'line one\n<b>two</b>\t👨\u200d👩\u200d👧'
     assert validation.message_text({'text': text}, 'text', 2000) == text
     assert validation.message_text({'text': 'x' * 2000}, 'text', 2000) == 'x' * 2000
+
+
+@pytest.mark.parametrize('nick', ['', '  ', 'n' * 33, 'tab\tnick', 'zero\u200bwidth'])
+def test_bad_nicks_are_refused(nick):
+    assert refused(validation.nick, {'nick': nick}, 'nick', 32) == 'invalid_nick'
+
+
+def test_nicks_are_trimmed():
+    assert validation.nick({'nick': '  Ana  '}, 'nick', 32) == 'Ana'
+
+
+@pytest.mark.parametrize('value', [-1, 1.5, '3', True])
+def test_ids_must_be_whole_numbers(value):
+    assert refused(validation.optional_id, {'since_id': value}, 'since_id') == 'bad_request'
+
+
+def test_absent_optional_values_give_defaults():
+    assert validation.optional_id({}, 'since_id') is None
+    assert validation.optional_limit({}, 50, 200) == 50
+    assert validation.optional_client_id({}) is None
+    assert validation.optional_id({'since_id': 0}, 'since_id') == 0
+
+
+@pytest.mark.parametrize('limit', [0, 201, 'ten', False])
+def test_limits_must_be_in_range(limit):
+    assert refused(validation.optional_limit, {'limit': limit}, 50, 200) == 'bad_request'
+
+
+@pytest.mark.parametrize('client_id', ['', 'x' * 65, 'has space', '<script>', 7])
+def test_bad_client_ids_are_refused(client_id):
+    assert refused(validation.optional_client_id, {'client_id': client_id}) == 'bad_request'
+
+
+def test_typing_flag_must_be_a_bool():
+    assert validation.require_bool({'typing': True}, 'typing') is True
+    assert refused(validation.require_bool, {'typing': 'yes'}, 'typing') == 'bad_request'

@@ -1,0 +1,246 @@
+"""Nicks, presence, typing, direct messages, history, idempotent sends, limits and caps."""
+import time
+
+import pytest
+
+from config import TestingConfig
+from server import create_app
+from server.extensions import socketio
+from tests.handlers.test_chat_namespace import NS, ask, connect, events
+
+
+def make_app(**overrides):
+    return create_app(TestingConfig, overrides)
+
+
+def in_room(app, room, count):
+    clients = [connect(app) for _ in range(count)]
+    for client in clients:
+        ask(client, 'join', {'room': room})
+    for client in clients:
+        events(client)
+    return clients
+
+
+def test_a_client_may_ask_for_its_nick_when_connecting(app):
+    first = socketio.test_client(app, namespace=NS, auth={'nick': '  Ana '})
+    assert first.get_received(NS)[0]['args'][0]['nick'] == 'Ana'
+    second = socketio.test_client(app, namespace=NS, auth={'nick': 'ana'})
+    assert second.get_received(NS)[0]['args'][0]['nick'].startswith('guest-')
+    odd = socketio.test_client(app, namespace=NS, auth={'nick': ['not', 'a', 'nick']})
+    assert odd.get_received(NS)[0]['args'][0]['nick'].startswith('guest-')
+
+
+def test_set_nick_renames_and_tells_every_room_of_the_client(app):
+    ana, bob = in_room(app, 'lobby', 2)
+    ask(ana, 'join', {'room': 'games'})
+    events(ana)
+    assert ask(ana, 'set_nick', {'nick': ' Ana '}) == {'ok': True, 'nick': 'Ana'}
+    infos = events(ana, 'room_info')
+    assert sorted(i['room'] for i in infos) == ['games', 'lobby']
+    (seen_by_bob,) = events(bob, 'room_info')
+    assert seen_by_bob['msg'] == f'{ana.nick} is now known as Ana'
+    assert seen_by_bob['previous_nick'] == ana.nick and seen_by_bob['nick'] == 'Ana'
+    assert 'Ana' in seen_by_bob['members'] and ana.nick not in seen_by_bob['members']
+    assert ask(bob, 'room_members', {'room': 'lobby'})['members'] == sorted(
+        ['Ana', bob.nick], key=str.casefold)
+
+
+@pytest.mark.parametrize('nick, code', [('ANA', 'nick_taken'), ('', 'invalid_nick'),
+                                        ('x' * 33, 'invalid_nick'), ('a\u0000b', 'invalid_nick')])
+def test_a_taken_or_invalid_nick_is_refused(app, nick, code):
+    ana, bob = in_room(app, 'lobby', 2)
+    ask(ana, 'set_nick', {'nick': 'Ana'})
+    events(ana), events(bob)
+    assert ask(bob, 'set_nick', {'nick': nick})['error']['code'] == code
+    assert events(bob) == [] and events(ana) == []
+
+
+def test_room_members_lists_nicks(app):
+    ana, bob = in_room(app, 'lobby', 2)
+    assert ask(ana, 'room_members', {'room': 'lobby'}) == {
+        'ok': True, 'room': 'lobby', 'members': sorted([ana.nick, bob.nick], key=str.casefold)}
+    assert ask(ana, 'room_members', {'room': 'empty'})['members'] == []
+
+
+def test_typing_goes_to_the_other_members_only_when_it_changes(app):
+    ana, bob = in_room(app, 'lobby', 2)
+    outsider = connect(app)
+    assert ask(ana, 'typing', {'room': 'lobby', 'typing': True}) == {
+        'ok': True, 'room': 'lobby', 'typing': True}
+    ask(ana, 'typing', {'room': 'lobby', 'typing': True})
+    assert events(bob, 'typing') == [{'room': 'lobby', 'nick': ana.nick, 'typing': True}]
+    assert events(ana) == [] and events(outsider) == []
+    ask(ana, 'room_message', {'room': 'lobby', 'text': 'done typing'})
+    assert events(bob, 'typing') == [{'room': 'lobby', 'nick': ana.nick, 'typing': False}]
+    assert ask(ana, 'typing', {'room': 'lobby', 'typing': False})['ok'] is True
+    assert events(bob, 'typing') == []
+
+
+def test_typing_needs_membership_and_a_bool(app):
+    ana = connect(app)
+    assert ask(ana, 'typing', {'room': 'lobby', 'typing': True})['error']['code'] == 'not_in_room'
+    ask(ana, 'join', {'room': 'lobby'})
+    assert ask(ana, 'typing', {'room': 'lobby', 'typing': 'yes'})['error']['code'] == 'bad_request'
+
+
+def test_a_typing_flag_expires_by_itself():
+    app = make_app(TYPING_TIMEOUT=0.2)
+    ana, bob = in_room(app, 'lobby', 2)
+    ask(ana, 'typing', {'room': 'lobby', 'typing': True})
+    events(bob)
+    deadline = time.monotonic() + 3
+    stopped = []
+    while not stopped and time.monotonic() < deadline:
+        time.sleep(0.05)
+        stopped = events(bob, 'typing')
+    assert stopped == [{'room': 'lobby', 'nick': ana.nick, 'typing': False}]
+    app.extensions['chat'].stop_tasks(timeout=2)
+
+
+def test_leaving_or_disconnecting_clears_typing(app):
+    ana, bob, carl = in_room(app, 'lobby', 3)
+    ask(ana, 'typing', {'room': 'lobby', 'typing': True})
+    ask(carl, 'typing', {'room': 'lobby', 'typing': True})
+    events(bob)
+    ask(ana, 'leave', {'room': 'lobby'})
+    carl.disconnect(namespace=NS)
+    stopped = [e for e in events(bob, 'typing')]
+    assert {(e['nick'], e['typing']) for e in stopped} == {(ana.nick, False), (carl.nick, False)}
+
+
+def test_direct_messages_reach_the_recipient_and_are_acked_to_the_sender(app):
+    ana, bob, carl = connect(app), connect(app), connect(app)
+    ask(bob, 'set_nick', {'nick': 'Bob'})
+    ack = ask(ana, 'direct_message', {'to': 'bob', 'text': '<b>psst</b>'})
+    assert ack['ok'] is True and ack['from'] == ana.nick and ack['to'] == 'Bob'
+    (received,) = events(bob, 'direct_message')
+    assert received == {key: ack[key] for key in ('id', 'from', 'to', 'text', 'ts')}
+    assert received['text'] == '<b>psst</b>'
+    assert events(carl) == [] and events(ana) == []
+    assert ask(ana, 'direct_message', {'to': 'nobody', 'text': 'hi'})['error']['code'] == \
+        'unknown_nick'
+    assert ask(ana, 'direct_message', {'to': 'Bob', 'text': ''})['error']['code'] == 'empty_message'
+
+
+def test_the_longest_standing_member_closes_a_room(app):
+    owner, member = in_room(app, 'lobby', 2)
+    assert ask(member, 'close_room', {'room': 'lobby'})['error']['code'] == 'forbidden'
+    assert ask(owner, 'close_room', {'room': 'lobby'}) == {'ok': True, 'room': 'lobby'}
+    for client in (owner, member):
+        (info,) = events(client, 'room_info')
+        assert info['msg'] == 'Room closing: lobby' and info['closing'] is True
+        assert info['members'] == []
+    assert ask(member, 'room_message', {'room': 'lobby', 'text': 'x'})['error']['code'] == \
+        'not_in_room'
+    ask(owner, 'join', {'room': 'lobby'})
+    ask(owner, 'room_message', {'room': 'lobby', 'text': 'reopened'})
+    assert events(member) == []
+
+
+def test_close_room_needs_membership(app):
+    outsider = connect(app)
+    in_room(app, 'lobby', 1)
+    assert ask(outsider, 'close_room', {'room': 'lobby'})['error']['code'] == 'not_in_room'
+
+
+def post(client, room, count):
+    return [ask(client, 'room_message', {'room': room, 'text': f'm{n}'})['id']
+            for n in range(1, count + 1)]
+
+
+def test_join_with_since_id_returns_exactly_what_was_missed(app):
+    (ana,) = in_room(app, 'lobby', 1)
+    post(ana, 'lobby', 5)
+    bob = connect(app)
+    ack = ask(bob, 'join', {'room': 'lobby', 'since_id': 3})
+    assert [m['id'] for m in ack['history']] == [4, 5] and ack['more'] is False
+    assert [m['text'] for m in ack['history']] == ['m4', 'm5']
+
+
+def test_join_without_since_id_returns_the_latest_and_says_if_more_exist():
+    app = make_app(HISTORY_LIMIT=3)
+    (ana,) = in_room(app, 'lobby', 1)
+    post(ana, 'lobby', 5)
+    ack = ask(connect(app), 'join', {'room': 'lobby'})
+    assert [m['id'] for m in ack['history']] == [3, 4, 5] and ack['more'] is True
+
+
+def test_history_pages_back_and_forth(app):
+    (ana,) = in_room(app, 'lobby', 1)
+    post(ana, 'lobby', 6)
+    older = ask(ana, 'history', {'room': 'lobby', 'before_id': 5, 'limit': 2})
+    assert [m['id'] for m in older['messages']] == [3, 4] and older['more'] is True
+    newer = ask(ana, 'history', {'room': 'lobby', 'since_id': 4, 'limit': 5})
+    assert [m['id'] for m in newer['messages']] == [5, 6] and newer['more'] is False
+    latest = ask(ana, 'history', {'room': 'lobby', 'limit': 2})
+    assert [m['id'] for m in latest['messages']] == [5, 6]
+
+
+@pytest.mark.parametrize('payload, code', [
+    ({'room': 'lobby', 'before_id': 2, 'since_id': 1}, 'bad_request'),
+    ({'room': 'lobby', 'limit': 201}, 'bad_request'),
+    ({'room': 'lobby', 'before_id': -1}, 'bad_request'),
+    ({'room': 'elsewhere'}, 'not_in_room'),
+])
+def test_bad_history_requests_are_refused(app, payload, code):
+    in_room(app, 'elsewhere', 1)
+    (ana,) = in_room(app, 'lobby', 1)
+    assert ask(ana, 'history', payload)['error']['code'] == code
+
+
+def test_a_retried_send_with_the_same_client_id_is_stored_and_delivered_once(app):
+    ana, bob = in_room(app, 'lobby', 2)
+    message = {'room': 'lobby', 'text': 'only once', 'client_id': 'c-42'}
+    first = ask(ana, 'room_message', message)
+    retry = ask(ana, 'room_message', message)
+    assert first == {'ok': True, 'id': 1, 'room': 'lobby', 'duplicate': False}
+    assert retry == {'ok': True, 'id': 1, 'room': 'lobby', 'duplicate': True}
+    assert len(events(bob, 'chat_message')) == 1
+    assert [m['text'] for m in ask(bob, 'history', {'room': 'lobby'})['messages']] == ['only once']
+
+
+def test_over_the_rate_limit_a_client_is_refused_and_others_are_not():
+    app = make_app(RATE_LIMIT_PER_SECOND=0.1, RATE_LIMIT_BURST=3, FLOOD_STRIKES=100)
+    hasty, calm = connect(app), connect(app)
+    replies = [ask(hasty, 'my_event', {'data': 'x'}) for _ in range(5)]
+    assert [r['ok'] for r in replies] == [True, True, True, False, False]
+    assert replies[-1]['error']['code'] == 'rate_limited'
+    hasty.emit('my_event', {'data': 'no ack'}, namespace=NS)
+    assert events(hasty, 'error')[-1]['error']['code'] == 'rate_limited'
+    assert ask(calm, 'my_event', {'data': 'fine'}) == {'ok': True}
+    assert hasty.is_connected(NS)
+
+
+def test_a_client_that_keeps_flooding_is_disconnected():
+    app = make_app(RATE_LIMIT_PER_SECOND=0.1, RATE_LIMIT_BURST=2, FLOOD_STRIKES=3)
+    flooder, member = in_room(app, 'lobby', 2)
+    for _ in range(1 + 3):  # the join spent one of the two tokens
+        ask(flooder, 'typing', {'room': 'lobby', 'typing': False})
+    assert flooder.is_connected(NS)
+    flooder.emit('typing', {'room': 'lobby', 'typing': False}, namespace=NS)
+    assert not flooder.is_connected(NS)
+    (left,) = events(member, 'room_info')
+    assert left['msg'] == 'Member left: lobby' and left['nick'] == flooder.nick
+
+
+def test_rooms_per_client_and_members_per_room_are_capped():
+    app = make_app(MAX_ROOMS_PER_CLIENT=2, MAX_ROOM_MEMBERS=2)
+    ana, bob = in_room(app, 'a', 2)
+    ask(ana, 'join', {'room': 'b'})
+    assert ask(ana, 'join', {'room': 'c'})['error']['code'] == 'too_many_rooms'
+    assert ask(ana, 'join', {'room': 'b'})['ok'] is True
+    assert ask(connect(app), 'join', {'room': 'a'})['error']['code'] == 'room_full'
+    ask(bob, 'leave', {'room': 'a'})
+    assert ask(connect(app), 'join', {'room': 'a'})['ok'] is True
+
+
+def test_nick_length_and_history_page_caps_come_from_the_configuration():
+    app = make_app(MAX_NICK_LENGTH=4, MAX_HISTORY_PAGE=3)
+    (ana,) = in_room(app, 'lobby', 1)
+    assert ask(ana, 'set_nick', {'nick': 'Anna'})['ok'] is True
+    assert ask(ana, 'set_nick', {'nick': 'Annie'})['error']['code'] == 'invalid_nick'
+    assert ask(ana, 'history', {'room': 'lobby', 'limit': 4})['error']['code'] == 'bad_request'
+    post(ana, 'lobby', 5)
+    page = ask(connect(app), 'join', {'room': 'lobby', 'since_id': 0})
+    assert [m['id'] for m in page['history']] == [1, 2, 3] and page['more'] is True

@@ -1,0 +1,52 @@
+"""Rate limiting with a fake clock."""
+from server.chat.limits import RateLimiter, TokenBucket, Verdict
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self):
+        return self.now
+
+
+def test_a_bucket_allows_a_burst_then_refills_at_its_rate():
+    bucket = TokenBucket(rate=2, burst=3, now=0.0)
+    assert [bucket.take(0.0) for _ in range(4)] == [True, True, True, False]
+    assert bucket.take(0.25) is False
+    assert bucket.take(0.5) is True
+    assert bucket.take(10.0) and bucket.tokens == 2
+
+
+def test_clients_have_separate_allowances():
+    clock = Clock()
+    limiter = RateLimiter(rate=1, burst=2, strikes=5, clock=clock)
+    assert [limiter.check('a') for _ in range(3)] == [Verdict.ALLOW, Verdict.ALLOW, Verdict.REFUSE]
+    assert limiter.check('b') is Verdict.ALLOW
+
+
+def test_an_occasional_excess_is_refused_but_a_flood_disconnects():
+    clock = Clock()
+    limiter = RateLimiter(rate=10, burst=20, strikes=3, clock=clock)
+    verdicts = [limiter.check('flooder') for _ in range(24)]
+    assert verdicts[:20] == [Verdict.ALLOW] * 20
+    assert verdicts[20:23] == [Verdict.REFUSE] * 3
+    assert verdicts[23] is Verdict.DISCONNECT
+
+
+def test_strikes_recover_over_time():
+    clock = Clock()
+    limiter = RateLimiter(rate=1, burst=1, strikes=2, clock=clock)
+    for second in range(10):
+        clock.now = float(second)
+        assert limiter.check('steady') is Verdict.ALLOW
+        clock.now += 0.1
+        assert limiter.check('steady') is Verdict.REFUSE
+
+
+def test_forget_resets_a_client():
+    clock = Clock()
+    limiter = RateLimiter(rate=1, burst=1, strikes=1, clock=clock)
+    limiter.check('a')
+    limiter.forget('a')
+    assert limiter.check('a') is Verdict.ALLOW
