@@ -1,0 +1,51 @@
+"""History survives a restart of the server process, and reconnecting clients miss nothing."""
+import pytest
+
+from tests.support.live_server import LiveServer
+from tests.support.sio_client import RecordingClient
+
+pytestmark = pytest.mark.live
+
+
+def chat_client(server):
+    client = RecordingClient(server.url, ['/chat'])
+    client.wait_for('my_response')
+    return client
+
+
+def send(client, text, client_id=None):
+    payload = {'room': 'lobby', 'text': text}
+    if client_id:
+        payload['client_id'] = client_id
+    return client.call('room_message', payload)
+
+
+def test_restart_mid_conversation_loses_nothing(output_dir):
+    database = f'sqlite:///{output_dir / "chat.db"}'
+    first = LiveServer(output_dir / 'first.log', DATABASE_URL=database).start()
+    try:
+        with chat_client(first) as ana, chat_client(first) as bob:
+            ana.call('join', {'room': 'lobby'})
+            bob.call('join', {'room': 'lobby'})
+            for n in (1, 2, 3):
+                send(ana, f'm{n}', client_id=f'ana-{n}')
+            bob_last_seen = bob.wait_for('chat_message', 3)[-1]['id']
+            bob.close()
+            for n in (4, 5):
+                assert send(ana, f'm{n}', client_id=f'ana-{n}')['id'] == n
+        assert first.stop() == 0
+    finally:
+        first.kill()
+
+    with LiveServer(output_dir / 'second.log', DATABASE_URL=database) as second, \
+            chat_client(second) as ana, chat_client(second) as bob:
+        whole = ana.call('join', {'room': 'lobby'})['history']
+        assert [(m['id'], m['text']) for m in whole] == [(n, f'm{n}') for n in range(1, 6)]
+
+        missed = bob.call('join', {'room': 'lobby', 'since_id': bob_last_seen})
+        assert [m['text'] for m in missed['history']] == ['m4', 'm5'] and missed['more'] is False
+
+        retry = send(ana, 'm5', client_id='ana-5')
+        assert retry == {'ok': True, 'id': 5, 'room': 'lobby', 'duplicate': True}
+        assert send(ana, 'm6')['id'] == 6
+        assert [m['text'] for m in bob.wait_for('chat_message')] == ['m6']
