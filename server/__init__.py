@@ -11,7 +11,7 @@ from server.chat.store import MessageStore, sqlite_path
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
-from server.namespaces.replies import track_ack_requests
+from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.tasks import PeriodicTask
 from server.ticker import Ticker
@@ -37,7 +37,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
         max_http_buffer_size=app.config['MAX_PAYLOAD_BYTES'],
         namespaces=[CHAT_NAMESPACE, TICKER_NAMESPACE],
     )
-    track_ack_requests(socketio.server)
+    guard_client_events(socketio.server)
     app.register_blueprint(http.bp)
 
     app.extensions['ticker'] = ticker = _make_ticker(app.config)

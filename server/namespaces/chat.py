@@ -57,19 +57,23 @@ class ChatNamespace(Namespace):
                                       self.expire_typing)
 
     def trigger_event(self, event, *args):
-        """Rate-limit every client event before it reaches its handler."""
+        """Rate-limit every client event, and refuse unknown ones, before any handler runs."""
         if event in _LIFECYCLE_EVENTS:
             return super().trigger_event(event, *args)
         sid = args[0]
         verdict = self.limiter.check(sid)
-        if verdict is Verdict.ALLOW:
-            return super().trigger_event(event, *args)
         if verdict is Verdict.DISCONNECT:
             log.warning('disconnecting %s: it kept flooding /chat', sid)
             self.socketio.server.disconnect(sid, namespace=self.namespace)
             return None
-        limited = ClientError('rate_limited', 'too many events; slow down')
-        return refusal(event, limited, lambda reply: self.socketio.emit(
+        if verdict is Verdict.REFUSE:
+            return self._refuse(event, sid, 'rate_limited', 'too many events; slow down')
+        if not hasattr(self, f'on_{event}'):
+            return self._refuse(event, sid, 'unknown_event', f'/chat has no event "{event}"')
+        return super().trigger_event(event, *args)
+
+    def _refuse(self, event, sid, code, message):
+        return refusal(event, ClientError(code, message), lambda reply: self.socketio.emit(
             'error', reply, to=sid, namespace=self.namespace))
 
     def on_connect(self, auth=None):

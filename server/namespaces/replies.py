@@ -1,7 +1,7 @@
 """One way for every handler to answer: an acknowledgement when asked for, else an event.
 
 python-socketio drops a handler's return value when the client asked for no acknowledgement,
-and tells the handler nothing either way. ``track_ack_requests`` records, per event, whether
+and tells the handler nothing either way. ``guard_client_events`` records, per event, whether
 an acknowledgement was asked for, so that ``replies`` can send errors as an ``error`` event
 to clients that would otherwise never hear of them.
 """
@@ -17,12 +17,19 @@ log = logging.getLogger(__name__)
 
 _ack_requested = contextvars.ContextVar('ack_requested', default=False)
 
+# python-socketio dispatches a client's event named like a lifecycle event to the lifecycle
+# handler, so a client could fake its own connect or disconnect; such events are dropped.
+RESERVED_EVENTS = frozenset({'connect', 'disconnect', 'connect_error'})
 
-def track_ack_requests(server):
-    """Wrap the server's event dispatch to record whether each event carries an ack id."""
+
+def guard_client_events(server):
+    """Wrap the server's dispatch of client events: drop reserved names, note ack requests."""
     dispatch = server._handle_event_internal
 
     def dispatch_tracking_acks(srv, sid, eio_sid, data, namespace, ack_id):
+        if data and data[0] in RESERVED_EVENTS:
+            log.warning('dropped a client event named "%s" from %s', data[0], sid)
+            return None
         token = _ack_requested.set(ack_id is not None)
         try:
             return dispatch(srv, sid, eio_sid, data, namespace, ack_id)

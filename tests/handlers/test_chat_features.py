@@ -244,3 +244,20 @@ def test_nick_length_and_history_page_caps_come_from_the_configuration():
     post(ana, 'lobby', 5)
     page = ask(connect(app), 'join', {'room': 'lobby', 'since_id': 0})
     assert [m['id'] for m in page['history']] == [1, 2, 3] and page['more'] is True
+
+
+def test_an_unknown_event_is_refused(app):
+    client = connect(app)
+    assert ask(client, 'no_such_event', {})['error']['code'] == 'unknown_event'
+    client.emit('on_connect', namespace=NS)
+    assert events(client, 'error')[0]['error']['code'] == 'unknown_event'
+
+
+@pytest.mark.parametrize('event', ['connect', 'disconnect', 'connect_error'])
+def test_a_client_cannot_fake_a_lifecycle_event(app, event):
+    ana, bob = in_room(app, 'lobby', 2)
+    ana.emit(event, {'nick': 'fake'}, namespace=NS)
+    assert events(ana) == [] and events(bob) == []
+    assert ask(ana, 'room_members', {'room': 'lobby'})['members'] == sorted(
+        [ana.nick, bob.nick], key=str.casefold)
+    assert ask(ana, 'room_message', {'room': 'lobby', 'text': 'still me'})['ok'] is True
