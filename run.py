@@ -41,8 +41,7 @@ def main():
     stop_requested.wait()
 
     log.info('shutting down')
-    shutdown(app)
-    http_server.stop(timeout=5)
+    shutdown(app, stop_serving=http_server.stop)
     log.info('stopped')
     return 0
 

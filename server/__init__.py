@@ -47,12 +47,14 @@ def create_app(config=DevelopmentConfig, overrides=None):
     return app
 
 
-def shutdown(app, timeout=5.0):
-    """Stop the ticker and close every client's connection, so they reconnect elsewhere.
+def shutdown(app, stop_serving=None, timeout=5.0):
+    """Stop background work, close every client's connection, then the store.
 
     Each Engine.IO socket is closed without waiting for its queue to drain: the blocking
     ``eio.disconnect()`` would wait forever on a long-polling client that never polls again.
     Clients see a closed transport (not a server kick), so they reconnect on their own.
+    ``stop_serving(timeout)`` stops the web server before the store closes, so no request in
+    flight finds the database gone.
     """
     app.extensions['ticker'].stop(timeout)
     app.extensions['chat'].stop_tasks(timeout)
@@ -61,6 +63,8 @@ def shutdown(app, timeout=5.0):
         socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
     eio.sockets.clear()
     socketio.server.shutdown()
+    if stop_serving is not None:
+        stop_serving(timeout)
     app.extensions['chat'].store.close()
 
 
