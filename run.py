@@ -5,6 +5,7 @@ monkey.patch_all()
 
 import logging  # noqa: E402  (everything else is imported after monkey-patching)
 import signal  # noqa: E402
+import socket  # noqa: E402
 import sys  # noqa: E402
 
 import gevent  # noqa: E402
@@ -13,6 +14,18 @@ from gevent.pywsgi import WSGIServer  # noqa: E402
 from geventwebsocket.handler import WebSocketHandler  # noqa: E402
 
 log = logging.getLogger('run')
+
+
+class NoDelayWebSocketHandler(WebSocketHandler):
+    """gevent-websocket's handler with Nagle's algorithm off on each connection.
+
+    Socket.IO sends an event and its acknowledgement as separate small frames; with Nagle on,
+    the second waits for the client's delayed TCP ACK, adding ~40 ms to every round trip.
+    """
+
+    def handle(self):
+        self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        super().handle()
 
 
 def main():
@@ -28,9 +41,10 @@ def main():
         return 2
     logging.basicConfig(level=app.config['LOG_LEVEL'],
                         format='%(asctime)s %(levelname)s %(name)s: %(message)s')
+    log.setLevel(logging.INFO)  # start and stop lines show at every LOG_LEVEL
 
     http_server = WSGIServer((app.config['HOST'], app.config['PORT']), app,
-                             handler_class=WebSocketHandler, log=None, error_log=log)
+                             handler_class=NoDelayWebSocketHandler, log=None, error_log=log)
     stop_requested = Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, stop_requested.set)

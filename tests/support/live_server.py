@@ -14,11 +14,13 @@ READY = re.compile(r'serving on (http://\S+)')
 class LiveServer:
     """One ``python run.py`` process; ``url`` is known once its log says it is serving.
 
-    Unless ``DATABASE_URL`` is given, its database is ``chat.db`` beside its log.
+    Unless ``DATABASE_URL`` is given, its database is ``chat.db`` beside its log. ``prefix`` is
+    put before the command (a benchmark pins the server with ``taskset``).
     """
 
-    def __init__(self, log_path, **env):
+    def __init__(self, log_path, prefix=(), **env):
         self.log_path = Path(log_path)
+        self.prefix = list(prefix)
         self.env = {
             **os.environ,
             'DATABASE_URL': f'sqlite:///{self.log_path.parent.resolve() / "chat.db"}',
@@ -38,7 +40,7 @@ class LiveServer:
         """Start the process and wait, at most ``timeout`` seconds, for its ready line."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, 'run.py'], cwd=ROOT, env=self.env, text=True,
+            [*self.prefix, sys.executable, 'run.py'], cwd=ROOT, env=self.env, text=True,
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
