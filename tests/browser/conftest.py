@@ -2,11 +2,16 @@
 
 Every page opened through ``open_page`` records what it requests and every console error or
 uncaught exception; after the test, any of those problems fails it.
+
+The server is the shared ``live_server`` (run.py with a 0.2 s ticker); a test that needs other
+settings parametrizes ``server_env`` with the extra environment variables.
 """
 import re
 
 import pytest
 from playwright.sync_api import expect, sync_playwright
+
+from tests.support.live_server import LiveServer
 
 CHROMIUM = '/usr/bin/chromium'
 CHROMIUM_ARGS = [
@@ -69,13 +74,27 @@ class ChatPage:
     def open(self):
         """Load the page and wait until both sockets are connected and the nick is shown."""
         self.page.goto(self.base_url + '/')
+        return self.wait_ready()
+
+    def reload(self, nick=NICK):
+        """Reload the page and wait until it is connected again, showing ``nick``."""
+        self.page.reload()
+        return self.wait_ready(nick)
+
+    def wait_ready(self, nick=NICK):
         expect(self.by('chat-status')).to_have_attribute('data-state', 'connected')
         expect(self.by('ticker-status')).to_have_attribute('data-state', 'connected')
-        expect(self.by('my-nick')).to_have_text(NICK)
+        expect(self.by('my-nick')).to_have_text(nick)
         return self
 
     def nick(self):
         return self.by('my-nick').text_content()
+
+    def set_nick(self, nick):
+        """Change the nick through the nick form (it stays open if the server refuses)."""
+        self.by('nick-edit').click()
+        self.by('nick-input').fill(nick)
+        self.by('nick-input').press('Enter')
 
     def join(self, room):
         """Join a room through the form and wait until it is the active room."""
@@ -93,9 +112,25 @@ class ChatPage:
         self.by('message-input').fill(text)
         self.by('message-input').press('Enter')
 
+    def dm_item(self, nick):
+        """The tab of the direct conversation with ``nick``."""
+        return self.by('dm-list').locator(f'[data-testid="dm-item"][data-nick="{nick}"]')
+
+    def active_log(self):
+        """The log of the conversation shown."""
+        return self.page.locator('.room-log:not([hidden])')
+
     def messages(self):
         """The chat messages of the active room."""
-        return self.page.locator('.room-log:not([hidden]) [data-testid="chat-message"]')
+        return self.active_log().get_by_test_id('chat-message')
+
+    def message_texts(self):
+        return self.messages().get_by_test_id('message-text')
+
+    def message_ids(self):
+        """The ids of the messages shown in the active conversation, in page order."""
+        return [int(value) for value in self.messages().evaluate_all(
+            'lines => lines.map(line => line.dataset.id)')]
 
     def message(self, text):
         """The one chat message of the active room whose text is exactly ``text``."""
@@ -127,6 +162,19 @@ def browser():
         chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def server_env():
+    """Environment variables for ``live_server`` beyond the 0.2 s ticker; parametrize to change."""
+    return {}
+
+
+@pytest.fixture
+def live_server(output_dir, server_env):
+    """``run.py`` on a free port with a fast ticker (and ``server_env``), stopped after the test."""
+    with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2', **server_env) as server:
+        yield server
 
 
 @pytest.fixture

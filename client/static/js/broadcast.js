@@ -6,8 +6,11 @@ import { failure } from './notice.js';
 
 const MAX_SHOUTS = 20;
 
-/** Wire the shout form to a /chat socket; returns { show(shout) } for incoming shouts. */
-export function initBroadcast({ socket, notify }) {
+/**
+ * Wire the shout form to a /chat socket. A shout arrives as my_response {data, from};
+ * isMine(nick) tells our own apart.
+ */
+export function initBroadcast({ socket, notify, isMine }) {
   const form = byTestId('broadcast-form');
   const input = byTestId('broadcast-input');
   const log = byTestId('broadcast-log');
@@ -41,5 +44,9 @@ export function initBroadcast({ socket, notify }) {
     shout();
   });
 
-  return { show };
+  socket.on('my_response', (payload) => {
+    if (payload && typeof payload.from === 'string' && typeof payload.data === 'string') {
+      show({ data: payload.data, nick: payload.from, mine: isMine(payload.from) });
+    }
+  });
 }

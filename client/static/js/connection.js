@@ -8,6 +8,7 @@ const STATE_TEXT = {
   connected: 'connected',
   reconnecting: 'reconnecting…',
   offline: 'offline',
+  kicked: 'disconnected by the server',
 };
 
 /** A refused or unanswered request: code is stable for programs, message is for people. */
@@ -46,10 +47,14 @@ export async function request(socket, event, payload) {
 
 /**
  * Show a socket's connection state in a status element: sets data-state (connecting,
- * connected, reconnecting, offline), data-transport (polling, websocket) and the visible text.
- * Returns a function that reports the current state.
+ * connected, reconnecting, offline, kicked), data-transport (polling, websocket) and the
+ * visible text. Returns a function that reports the current state.
+ *
+ * When the server closes the namespace on purpose ("io server disconnect", which
+ * socket.io-client never retries by itself), the socket tries again after a pause; with
+ * retryWhenKicked false it stays "kicked" until something else connects it again.
  */
-export function watchConnection(socket, element, { onServerError } = {}) {
+export function watchConnection(socket, element, { onServerError, retryWhenKicked = true } = {}) {
   const textElement = element.querySelector('.status-text') ?? element;
   const manager = socket.io;
   let state = 'connecting';
@@ -79,6 +84,8 @@ export function watchConnection(socket, element, { onServerError } = {}) {
       show('offline');
     } else if (socket.active) {
       show('reconnecting');
+    } else if (!retryWhenKicked) {
+      show('kicked');
     } else {
       // The server closed this namespace on purpose, so the client does not retry by itself:
       // try again after a pause (never in a tight loop).
@@ -96,14 +103,17 @@ export function watchConnection(socket, element, { onServerError } = {}) {
     }
   });
 
+  // The manager is shared by every namespace: a kicked socket is not part of its reconnection.
   manager.on('reconnect_attempt', (attempt) => {
-    if (!socket.connected) show('reconnecting', `(attempt ${attempt})`);
+    if (!socket.connected && state !== 'kicked') show('reconnecting', `(attempt ${attempt})`);
   });
 
-  manager.on('reconnect_failed', () => show('offline'));
+  manager.on('reconnect_failed', () => {
+    if (state !== 'kicked') show('offline');
+  });
 
   window.addEventListener('offline', () => {
-    if (!socket.connected) show('offline');
+    if (!socket.connected && state !== 'kicked') show('offline');
   });
 
   return () => state;

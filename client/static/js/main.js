@@ -5,6 +5,7 @@ import { initBroadcast } from './broadcast.js';
 import { initChat } from './chat.js';
 import { watchConnection } from './connection.js';
 import { byTestId } from './dom.js';
+import { initNick } from './nick.js';
 import { createNotifier } from './notice.js';
 import { initTicker } from './ticker.js';
 
@@ -16,19 +17,25 @@ const TICKER_NAMESPACE = '/test_conn';
 // ---- Sockets ----------------------------------------------------------------------------
 // Created without connecting, so every handler is in place before the first event arrives.
 // Both share one connection (socket.io multiplexes namespaces) and reconnect on their own.
+// Each connect of /chat asks for our nick (auth is read again on every reconnect).
 
-const chatSocket = io(CHAT_NAMESPACE, { autoConnect: false });
+const chatSocket = io(CHAT_NAMESPACE, {
+  autoConnect: false,
+  auth: (send) => send(me.auth()),
+});
 const tickerSocket = io(TICKER_NAMESPACE, { autoConnect: false });
 
 // ---- Wiring -----------------------------------------------------------------------------
 
 const notify = createNotifier(document.querySelector('.toast'));
 
-watchConnection(chatSocket, byTestId('chat-status'), { onServerError: notify });
+// A chat the server closed for flooding waits for its Reconnect button (see chat.js).
+watchConnection(chatSocket, byTestId('chat-status'), { onServerError: notify, retryWhenKicked: false });
 watchConnection(tickerSocket, byTestId('ticker-status'), { onServerError: notify });
 
-const shouts = initBroadcast({ socket: chatSocket, notify });
-initChat({ socket: chatSocket, notify, onShout: shouts.show });
+const me = initNick({ socket: chatSocket, notify });
+initBroadcast({ socket: chatSocket, notify, isMine: me.isMine });
+initChat({ socket: chatSocket, notify, me });
 initTicker({ socket: tickerSocket, notify });
 
 chatSocket.connect();

@@ -1,10 +1,12 @@
-// The error line: a toast at the bottom of the page that says what went wrong.
+// The error line: a toast at the bottom of the page that says what went wrong (or, in the
+// "info" tone, what happened that the person should know about).
 
 const HIDE_AFTER_MS = 10000;
 
 /**
- * Wire the toast and return notify(message): shows the message (replacing any previous one)
- * for a while; the close button or Escape hides it sooner.
+ * Wire the toast and return notify(message, tone = 'error'): shows the message (replacing any
+ * previous one) for a while; the close button or Escape hides it sooner. tone is 'error' or
+ * 'info' and sets the toast's data-tone.
  */
 export function createNotifier(toast) {
   const text = toast.querySelector('[data-testid="error-line"]');
@@ -17,9 +19,10 @@ export function createNotifier(toast) {
     text.textContent = '';
   };
 
-  const notify = (message) => {
+  const notify = (message, tone = 'error') => {
     clearTimeout(hideTimer);
     text.textContent = String(message);
+    toast.dataset.tone = tone === 'info' ? 'info' : 'error';
     toast.dataset.state = 'shown';
     hideTimer = setTimeout(hide, HIDE_AFTER_MS);
   };

@@ -1,0 +1,156 @@
+// Room messages on their way. Each gets a client_id and stays in the outbox, shown greyed in its
+// room, until the server acknowledges it. One whose acknowledgement does not come (a timeout, a
+// dropped connection) is sent again with the same client_id, after the reconnect if need be: the
+// server stores it once and answers the repeat with duplicate: true.
+
+import { request } from './connection.js';
+import { failure } from './notice.js';
+
+// ---- Constants --------------------------------------------------------------------------
+
+const RETRY_MS = 2000; // before sending again while still connected (no answer, rate limited)
+
+const STATUS_TEXT = {
+  sending: 'sending…',
+  waiting: 'waiting for the connection…',
+  retrying: 'retrying…',
+};
+
+/**
+ * The outbox of a /chat socket. A room conversation takes messages while its `joined` flag is
+ * set (the server has admitted this connection to it). Returns { send(conv, text), flush(),
+ * dropRoom(conv), claim(conv, message) }: flush() after a room is rejoined; dropRoom when it is
+ * left or closed; claim(conv, chat_message) says whether an incoming message is the echo of the
+ * one being sent, which then shows once acknowledged (so it never shows beside its grey line).
+ */
+export function createOutbox({ socket, notify, shell, me }) {
+  // ---- State ----------------------------------------------------------------------------
+
+  const state = {
+    entries: [], // {clientId, conv, text, ts, line, echo}, in the order sent
+    inFlight: null, // the entry waiting for its acknowledgement
+    pumping: false,
+    retryTimer: null,
+    warnedRateLimit: false,
+  };
+
+  // ---- Helpers --------------------------------------------------------------------------
+
+  const isOpen = (conv) => shell.get(conv.key) === conv;
+
+  function send(conv, text) {
+    const entry = { clientId: newClientId(), conv, text, ts: Date.now(), line: conv.addPending(me.nick(), text) };
+    state.entries.push(entry);
+    showStatus(entry, socket.connected ? 'sending' : 'waiting');
+    pump();
+  }
+
+  /**
+   * Send what can go, one message at a time so that a room gets them in the order typed. A
+   * message waits while its room is not (re)joined; the others go on.
+   */
+  async function pump() {
+    if (state.pumping) return;
+    state.pumping = true;
+    try {
+      while (socket.connected) {
+        state.entries.filter((entry) => !isOpen(entry.conv)).forEach(forget);
+        const entry = state.entries.find((each) => each.conv.joined);
+        if (!entry) break;
+        if (await deliver(entry) === 'retry') {
+          scheduleRetry();
+          break;
+        }
+      }
+    } finally {
+      state.pumping = false;
+    }
+  }
+
+  async function deliver(entry) {
+    showStatus(entry, 'sending');
+    state.inFlight = entry;
+    try {
+      const reply = await request(socket, 'room_message',
+        { room: entry.conv.name, text: entry.text, client_id: entry.clientId });
+      confirm(entry, reply);
+      return 'sent';
+    } catch (error) {
+      if (error.code === 'offline' || error.code === 'timeout') {
+        showStatus(entry, socket.connected ? 'retrying' : 'waiting');
+        return 'retry';
+      }
+      if (error.code === 'rate_limited') {
+        showStatus(entry, 'retrying');
+        if (!state.warnedRateLimit) {
+          notify(failure('Sending too fast', error) + '. Your message goes out in a moment.', 'info');
+          state.warnedRateLimit = true;
+        }
+        return 'retry';
+      }
+      refuse(entry, error);
+      return 'refused';
+    } finally {
+      state.inFlight = null;
+    }
+  }
+
+  /** Whether `message` is the server's copy of the message being sent (it precedes the ack). */
+  function claim(conv, message) {
+    const entry = state.inFlight;
+    if (!entry || entry.echo || entry.conv !== conv || message.nick !== me.nick()
+        || message.text !== entry.text) return false;
+    entry.echo = message;
+    return true;
+  }
+
+  function confirm(entry, reply) {
+    forget(entry);
+    state.warnedRateLimit = false;
+    // Show the server's copy (claimed above); if it never came (the ack of a first try was
+    // lost, and this retry is a duplicate), show the message from what the ack says.
+    if (!isOpen(entry.conv) || !Number.isInteger(reply.id)) return;
+    const echo = entry.echo?.id === reply.id ? entry.echo : null;
+    entry.conv.addMessage(echo ?? { id: reply.id, nick: me.nick(), text: entry.text, ts: entry.ts });
+  }
+
+  function refuse(entry, error) {
+    forget(entry);
+    shell.giveBack(entry.conv, entry.text);
+    notify(failure('Message not sent', error));
+  }
+
+  function forget(entry) {
+    state.entries = state.entries.filter((each) => each !== entry);
+    entry.line.remove();
+  }
+
+  function scheduleRetry() {
+    clearTimeout(state.retryTimer);
+    state.retryTimer = setTimeout(pump, RETRY_MS);
+  }
+
+  function showStatus(entry, status) {
+    entry.line.setStatus(STATUS_TEXT[status]);
+  }
+
+  // ---- Wiring ---------------------------------------------------------------------------
+
+  socket.on('disconnect', () => {
+    for (const entry of state.entries) showStatus(entry, 'waiting');
+  });
+
+  return {
+    send,
+    flush: pump,
+    dropRoom: (conv) => state.entries.filter((entry) => entry.conv === conv).forEach(forget),
+    claim,
+  };
+}
+
+/** A random id for a message: a UUID where the browser offers one (secure contexts). */
+function newClientId() {
+  if (typeof crypto.randomUUID === 'function') return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('');
+}
