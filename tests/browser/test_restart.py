@@ -1,0 +1,88 @@
+"""Restarting the server mid-conversation: pages reconnect by themselves and lose nothing."""
+import re
+import socket
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.live_server import LiveServer
+
+pytestmark = pytest.mark.browser
+
+RECONNECT_MS = 20_000  # socket.io-client backs off up to 5 s between attempts
+NOT_CONNECTED = re.compile(r'^(reconnecting|offline)$')
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+class RestartableServer:
+    """run.py on one fixed port and database, which a test can stop and start again."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.database = f'sqlite:///{folder / "chat.db"}'
+        self.starts = 0
+        self.current = None
+
+    def start(self):
+        self.starts += 1
+        self.current = LiveServer(self.folder / f'server-{self.starts}.log', PORT=self.port,
+                                  DATABASE_URL=self.database, PUSH_INTERVAL='0.2').start()
+        return self
+
+    def restart(self):
+        assert self.current.stop() == 0
+        self.start()
+
+    def stop(self):
+        try:
+            self.current.stop()
+        finally:
+            self.current.kill()
+
+
+@pytest.fixture
+def live_server(output_dir):
+    """Overrides the shared fixture: the pages of this module connect to a restartable server."""
+    server = RestartableServer(output_dir).start()
+    yield server
+    server.stop()
+
+
+def test_pages_resume_after_a_restart_with_the_whole_history(open_page, live_server, output_dir):
+    alice, bob = open_page(), open_page()
+    for page in (alice, bob):
+        page.allow(r'socket\.io/')  # reconnection attempts fail while the server is down
+    alice_nick, bob_nick = alice.nick(), bob.nick()
+    alice.join('lobby')
+    bob.join('lobby')
+    alice.send('before the restart, from alice')
+    bob.send('before the restart, from bob')
+    expect(alice.messages()).to_have_count(2)
+    expect(bob.messages()).to_have_count(2)
+
+    live_server.restart()
+
+    for page, nick in ((alice, alice_nick), (bob, bob_nick)):
+        expect(page.by('chat-status')).to_have_attribute('data-state', 'connected',
+                                                          timeout=RECONNECT_MS)
+        expect(page.by('my-nick')).to_have_text(nick)
+        expect(page.member_nicks()).to_have_count(2)
+        assert page.message_ids() == [1, 2]
+    assert live_server.current.output().count('/socket.io/?EIO=4&transport=polling') >= 2
+    alice.send('after the restart')
+    expect(bob.message('after the restart')).to_have_count(1)
+    expect(bob.messages()).to_have_count(3)
+    assert bob.message_ids() == [1, 2, 3]
+
+    carol = open_page()
+    carol.join('lobby')
+    expect(carol.message_texts()).to_have_text([
+        'before the restart, from alice', 'before the restart, from bob', 'after the restart'])
+    bob.screenshot(output_dir / 'bob-after-restart.png')
