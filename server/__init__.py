@@ -69,6 +69,7 @@ def shutdown(app, stop_serving=None, timeout=5.0):
 
 
 def _periodic(name, interval, action):
+    """Make a background task of the running async mode (gevent, or threads in tests)."""
     return PeriodicTask(name, interval, action, socketio.start_background_task,
                         socketio.server.eio.create_event)
 
@@ -91,10 +92,5 @@ def _make_ticker(config):
     def publish(value):
         socketio.emit('server_response', value, namespace=TICKER_NAMESPACE, to=SUBSCRIBERS)
 
-    return Ticker(
-        interval=config['PUSH_INTERVAL'],
-        publish=publish,
-        spawn=socketio.start_background_task,
-        new_event=socketio.server.eio.create_event,
-        history_size=config['TICKER_HISTORY'],
-    )
+    return Ticker(config['PUSH_INTERVAL'], publish, _periodic,
+                  history_size=config['TICKER_HISTORY'])

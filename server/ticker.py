@@ -9,19 +9,20 @@ import random
 import threading
 
 from server.clock import now_ms
-from server.tasks import PeriodicTask
 
 
 class Ticker:
-    """Draws a number 1..100 every ``interval`` seconds and publishes it with a sequence number."""
+    """Draws a number 1..100 every ``interval`` seconds and publishes it with a sequence number.
 
-    def __init__(self, interval, publish, spawn, new_event, history_size=60,
-                 rng=None, clock=now_ms):
+    ``periodic(name, interval, action)`` makes the background task (a ``PeriodicTask``).
+    """
+
+    def __init__(self, interval, publish, periodic, history_size=60, rng=None, clock=now_ms):
         self._publish = publish
         self._rng = rng or random.Random()
         self._clock = clock
         self._history = collections.deque(maxlen=history_size)
-        self._task = PeriodicTask('ticker', interval, self.tick, spawn, new_event)
+        self._task = periodic('ticker', interval, self.tick)
         self._lock = threading.Lock()
         self._clients = 0
         self.seq = 0

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from config import TestingConfig
-from server import create_app
+from server import create_app, shutdown
 from server.extensions import socketio
 from tests.support.live_server import LiveServer
 
@@ -15,7 +15,7 @@ def app():
     """A fresh app for handler tests, on threads with a ticker that never fires by itself."""
     application = create_app(TestingConfig)
     yield application
-    application.extensions['ticker'].stop()
+    shutdown(application)
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ def guard_client_events(server):
     """Wrap the server's dispatch of client events: drop reserved names, note ack requests."""
     dispatch = server._handle_event_internal
 
-    def dispatch_tracking_acks(srv, sid, eio_sid, data, namespace, ack_id):
+    def guarded_dispatch(srv, sid, eio_sid, data, namespace, ack_id):
         if data and data[0] in RESERVED_EVENTS:
             log.warning('dropped a client event named "%s" from %s', data[0], sid)
             return None
@@ -36,7 +36,7 @@ def guard_client_events(server):
         finally:
             _ack_requested.reset(token)
 
-    server._handle_event_internal = dispatch_tracking_acks
+    server._handle_event_internal = guarded_dispatch
 
 
 def replies(handler):

@@ -2,6 +2,7 @@
 import random
 import threading
 
+from server.tasks import PeriodicTask
 from server.ticker import Ticker
 
 
@@ -29,8 +30,15 @@ def spawn_thread(target, *args):
     return thread
 
 
+def threaded(spawn=spawn_thread):
+    """A ``periodic`` factory making PeriodicTasks on plain threads."""
+    def periodic(name, interval, action):
+        return PeriodicTask(name, interval, action, spawn, threading.Event)
+    return periodic
+
+
 def make_ticker(publish, interval=0.02, **kwargs):
-    return Ticker(interval, publish, spawn_thread, threading.Event, **kwargs)
+    return Ticker(interval, publish, threaded(), **kwargs)
 
 
 def test_tick_draws_1_to_100_with_increasing_seq_and_keeps_a_bounded_history():
@@ -51,8 +59,8 @@ def test_draws_cover_the_whole_range():
 def test_first_client_starts_one_task_and_it_publishes_at_the_interval():
     published = Recorder()
     spawned = []
-    ticker = Ticker(0.02, published, lambda *a: spawned.append(spawn_thread(*a)) or spawned[-1],
-                    threading.Event)
+    ticker = Ticker(0.02, published,
+                    threaded(lambda *a: spawned.append(spawn_thread(*a)) or spawned[-1]))
     ticker.client_connected()
     ticker.client_connected()
     values = published.wait_for(3)
