@@ -20,12 +20,14 @@ class Presence:
     def __init__(self, nick_factory=guest_nick):
         self._nick_factory = nick_factory
         self._nicks = {}
+        self._keys = {}
         self._sid_by_nick = {}
         self._rooms_by_sid = {}
         self._members_by_room = {}
 
-    def connect(self, sid, wanted=None):
-        """Register a new client under the ``wanted`` nick if free, else a generated one."""
+    def connect(self, sid, wanted=None, key=None):
+        """Register a client (of session ``key``) under ``wanted`` if free, else a guest nick."""
+        self._keys[sid] = key
         nick = wanted or self._nick_factory()
         while nick.casefold() in self._sid_by_nick:
             nick = self._nick_factory()
@@ -41,6 +43,7 @@ class Presence:
         if nick is not None:
             self._sid_by_nick.pop(nick.casefold(), None)
         self._rooms_by_sid.pop(sid, None)
+        self._keys.pop(sid, None)
         return rooms
 
     def set_nick(self, sid, nick):
@@ -53,6 +56,10 @@ class Presence:
         self._nicks[sid] = nick
         self._sid_by_nick[nick.casefold()] = sid
         return old
+
+    def key(self, sid):
+        """Return the session key of a connected client."""
+        return self._keys[sid]
 
     def sid_of(self, nick):
         """Return the sid of the client holding ``nick`` (ignoring case), or None."""

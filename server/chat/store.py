@@ -13,7 +13,9 @@ from pathlib import Path
 
 from server.clock import now_ms
 
-SCHEMA = """
+# Each step brings the database from the version before it (PRAGMA user_version) to its own.
+MIGRATIONS = [
+    """
 CREATE TABLE IF NOT EXISTS room_messages (
     room      TEXT    NOT NULL,
     id        INTEGER NOT NULL,
@@ -32,9 +34,21 @@ CREATE TABLE IF NOT EXISTS direct_messages (
     text      TEXT    NOT NULL,
     ts        INTEGER NOT NULL
 );
-"""
+""",
+    # Direct messages belong to the sessions at both ends, and may be retried idempotently.
+    """
+ALTER TABLE direct_messages ADD COLUMN sender_key TEXT;
+ALTER TABLE direct_messages ADD COLUMN recipient_key TEXT;
+ALTER TABLE direct_messages ADD COLUMN client_id TEXT;
+CREATE UNIQUE INDEX direct_messages_client_id
+    ON direct_messages (sender_key, client_id) WHERE client_id IS NOT NULL;
+CREATE INDEX direct_messages_sender_key ON direct_messages (sender_key, id);
+CREATE INDEX direct_messages_recipient_key ON direct_messages (recipient_key, id);
+""",
+]
 
 _ROOM_COLUMNS = 'id, room, nick, text, ts'
+_DIRECT_COLUMNS = 'id, sender, recipient, text, ts'
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,7 +113,15 @@ class MessageStore:
                                    timeout=10)
         self._db.execute('PRAGMA journal_mode=WAL')
         self._db.execute('PRAGMA synchronous=NORMAL')
-        self._db.executescript(SCHEMA)
+        self._migrate()
+
+    def _migrate(self):
+        with self._transaction():
+            (version,) = self._db.execute('PRAGMA user_version').fetchone()
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(';')):
+                    self._db.execute(statement)
+                self._db.execute(f'PRAGMA user_version = {number}')
 
     def close(self):
         """Close the database connection."""
@@ -129,14 +151,30 @@ class MessageStore:
                 (room, message.id, nick, text, message.ts, client_id))
         return message, False
 
-    def append_direct(self, sender, recipient, text):
-        """Store a direct message and return it."""
+    def append_direct(self, sender, recipient, text, sender_key, recipient_key, client_id=None):
+        """Store a direct message between two sessions; return ``(message, duplicate)``."""
         ts = self._clock()
         with self._lock, self._transaction():
+            if client_id is not None:
+                row = self._db.execute(
+                    f'SELECT {_DIRECT_COLUMNS} FROM direct_messages '
+                    'WHERE sender_key = ? AND client_id = ?', (sender_key, client_id)).fetchone()
+                if row:
+                    return DirectMessage(*row), True
             cursor = self._db.execute(
-                'INSERT INTO direct_messages (sender, recipient, text, ts) VALUES (?, ?, ?, ?)',
-                (sender, recipient, text, ts))
-        return DirectMessage(cursor.lastrowid, sender, recipient, text, ts)
+                'INSERT INTO direct_messages '
+                '(sender, recipient, text, ts, sender_key, recipient_key, client_id) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?)',
+                (sender, recipient, text, ts, sender_key, recipient_key, client_id))
+        return DirectMessage(cursor.lastrowid, sender, recipient, text, ts), False
+
+    def direct_since(self, session_key, since_id, limit):
+        """Return up to ``limit`` direct messages to or from a session newer than ``since_id``."""
+        rows = self._query(
+            f'SELECT {_DIRECT_COLUMNS} FROM direct_messages '
+            'WHERE id > ? AND (sender_key = ? OR recipient_key = ?) ORDER BY id LIMIT ?',
+            (since_id, session_key, session_key, limit + 1))
+        return Page([DirectMessage(*row) for row in rows[:limit]], more=len(rows) > limit)
 
     def recent(self, room, limit):
         """Return the room's last ``limit`` messages."""

@@ -5,7 +5,7 @@ import logging
 from flask import request
 from flask_socketio import Namespace, emit, join_room, leave_room
 
-from server.chat import validation
+from server.chat import sessions, validation
 from server.chat.limits import Verdict
 from server.errors import ClientError
 from server.namespaces.replies import refusal, replies
@@ -77,8 +77,12 @@ class ChatNamespace(Namespace):
             'error', reply, to=sid, namespace=self.namespace))
 
     def on_connect(self, auth=None):
-        nick = self.presence.connect(request.sid, self._wanted_nick(auth))
-        emit('my_response', {'data': 'Connected', 'nick': nick})
+        token = sessions.presented_token(auth) or sessions.new_token()
+        key = sessions.session_key(token)
+        wanted = self._wanted_nick(auth)
+        self._close_stale_connection(key, wanted)
+        nick = self.presence.connect(request.sid, wanted, key)
+        emit('my_response', {'data': 'Connected', 'nick': nick, 'session': token})
 
     def on_disconnect(self, reason=None):
         sid = request.sid
@@ -199,12 +203,26 @@ class ChatNamespace(Namespace):
     def on_direct_message(self, payload):
         recipient = validation.nick(payload, 'to', self.limits.max_nick_length)
         text = validation.message_text(payload, 'text', self.limits.max_message_length)
+        client_id = validation.optional_client_id(payload)
         recipient_sid = self.presence.sid_of(recipient)
         if recipient_sid is None:
             raise ClientError('unknown_nick', f'nobody is connected as "{recipient}"')
-        message = self.store.append_direct(self._nick(), self.presence.nick(recipient_sid), text)
-        emit('direct_message', message.to_dict(), to=recipient_sid)
-        return message.to_dict()
+        message, duplicate = self.store.append_direct(
+            self._nick(), self.presence.nick(recipient_sid), text,
+            sender_key=self.presence.key(request.sid),
+            recipient_key=self.presence.key(recipient_sid), client_id=client_id)
+        if not duplicate:
+            emit('direct_message', message.to_dict(), to=recipient_sid)
+        return {**message.to_dict(), 'duplicate': duplicate}
+
+    @replies
+    def on_direct_history(self, payload):
+        payload = {} if payload is None else payload
+        since_id = validation.optional_id(payload, 'since_id') or 0
+        limit = validation.optional_limit(payload, self.limits.history_limit,
+                                          self.limits.max_history_page)
+        page = self.store.direct_since(self.presence.key(request.sid), since_id, limit)
+        return {'messages': [m.to_dict() for m in page.messages], 'more': page.more}
 
     @replies
     def on_close_room(self, payload):
@@ -216,6 +234,17 @@ class ChatNamespace(Namespace):
             self.typing.stop(sid, room)
         self.close_room(room_key(room))
         return {'room': room}
+
+    def _close_stale_connection(self, key, wanted):
+        """Let a session back into its nick: close its older connection that still holds it.
+
+        After an abrupt drop the old connection keeps the nick until the ping timeout; the
+        client reconnecting with the same session token is the same person, so it wins.
+        """
+        holder = self.presence.sid_of(wanted) if wanted else None
+        if holder is not None and self.presence.key(holder) == key:
+            log.info('session resumed on %s; closing its old connection %s', request.sid, holder)
+            self.socketio.server.disconnect(holder, namespace=self.namespace)
 
     def _wanted_nick(self, auth):
         """Return the nick a connecting client asks for in ``auth``, if it is a valid one."""

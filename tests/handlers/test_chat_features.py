@@ -261,3 +261,63 @@ def test_a_client_cannot_fake_a_lifecycle_event(app, event):
     assert ask(ana, 'room_members', {'room': 'lobby'})['members'] == sorted(
         [ana.nick, bob.nick], key=str.casefold)
     assert ask(ana, 'room_message', {'room': 'lobby', 'text': 'still me'})['ok'] is True
+
+
+def greeting(client):
+    return client.get_received(NS)[0]['args'][0]
+
+
+def test_each_new_client_gets_a_session_token_it_alone_sees(app):
+    ana = socketio.test_client(app, namespace=NS)
+    bob = socketio.test_client(app, namespace=NS)
+    ana_token, bob_token = greeting(ana)['session'], greeting(bob)['session']
+    assert ana_token != bob_token and len(ana_token) >= 32
+
+
+def test_a_session_takes_its_nick_back_from_its_stale_connection(app):
+    old = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana'})
+    token = greeting(old)['session']
+    ask(old, 'join', {'room': 'lobby'})
+    (bob,) = in_room(app, 'lobby', 1)
+    resumed = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana', 'session': token})
+    assert greeting(resumed) == {'data': 'Connected', 'nick': 'Ana', 'session': token}
+    assert not old.is_connected(NS)
+    (left,) = events(bob, 'room_info')
+    assert left['msg'] == 'Member left: lobby' and left['nick'] == 'Ana'
+    ask(resumed, 'join', {'room': 'lobby'})
+    assert ask(bob, 'room_members', {'room': 'lobby'})['members'] == sorted(
+        ['Ana', bob.nick], key=str.casefold)
+
+
+def test_another_session_cannot_take_a_held_nick(app):
+    holder = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana'})
+    greeting(holder)
+    other = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana', 'session': 'x' * 43})
+    assert greeting(other)['nick'].startswith('guest-')
+    assert holder.is_connected(NS)
+
+
+def test_direct_history_returns_the_sessions_messages_and_retries_are_stored_once(app):
+    ana = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana'})
+    bob = socketio.test_client(app, namespace=NS, auth={'nick': 'Bob'})
+    carl = socketio.test_client(app, namespace=NS, auth={'nick': 'Carl'})
+    ana_token = greeting(ana)['session']
+    greeting(bob), greeting(carl)
+    message = {'to': 'Bob', 'text': 'hello bob', 'client_id': 'dm-1'}
+    first = ask(ana, 'direct_message', message)
+    retry = ask(ana, 'direct_message', message)
+    assert first['duplicate'] is False and retry == {**first, 'duplicate': True}
+    assert len(events(bob, 'direct_message')) == 1
+    ask(carl, 'direct_message', {'to': 'Bob', 'text': 'not for ana'})
+    ask(bob, 'direct_message', {'to': 'Ana', 'text': 'hi ana'})
+
+    ana.disconnect(namespace=NS)
+    back = socketio.test_client(app, namespace=NS, auth={'session': ana_token})
+    greeting(back)
+    history = ask(back, 'direct_history')
+    assert [(m['from'], m['text']) for m in history['messages']] == [
+        ('Ana', 'hello bob'), ('Bob', 'hi ana')]
+    assert history['more'] is False
+    later = ask(back, 'direct_history', {'since_id': history['messages'][0]['id']})
+    assert [m['text'] for m in later['messages']] == ['hi ana']
+    assert ask(back, 'direct_history', {'since_id': 'x'})['error']['code'] == 'bad_request'

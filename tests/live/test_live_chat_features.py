@@ -44,12 +44,23 @@ def test_nicks_presence_and_direct_messages_across_transports(live_server):
         assert received['id'] == ack['id'] and received['text'] == 'just you'
 
 
+def start_stalled_client(server, room, nick=None):
+    process = subprocess.Popen(
+        [sys.executable, '-m', 'tests.support.stalled_client', server.url, room,
+         *([nick] if nick else [])], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    nick, session = process.stdout.readline().split()
+    return process, nick, session
+
+
+def stop_stalled_client(process):
+    process.kill()
+    process.wait(5)
+    process.stdout.close()
+
+
 def test_an_abrupt_drop_frees_the_nick_and_tells_the_room_after_the_ping_timeout(quick_server):
-    stalled = subprocess.Popen(
-        [sys.executable, '-m', 'tests.support.stalled_client', quick_server.url, 'lobby'],
-        cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    stalled, nick, _ = start_stalled_client(quick_server, 'lobby')
     try:
-        nick = stalled.stdout.readline().strip()
         assert nick.startswith('guest-')
         with chat_client(quick_server) as watcher:
             assert nick in watcher.call('join', {'room': 'lobby'})['members']
@@ -59,9 +70,27 @@ def test_an_abrupt_drop_frees_the_nick_and_tells_the_room_after_the_ping_timeout
             assert left[0]['nick'] == nick and left[0]['members'] == [watcher.nick]
             assert watcher.call('set_nick', {'nick': nick}) == {'ok': True, 'nick': nick}
     finally:
-        stalled.kill()
-        stalled.wait(5)
-        stalled.stdout.close()
+        stop_stalled_client(stalled)
+
+
+def test_a_session_resumes_at_once_with_its_nick_and_the_direct_messages_it_missed(live_server):
+    # The default ping timeout (45 s in all) would hold the frozen connection's nick far longer
+    # than this test may take: the session token is what lets the client back in at once.
+    stalled, nick, session = start_stalled_client(live_server, 'lobby', nick='Bob')
+    try:
+        with chat_client(live_server, nick='Carl') as carl:
+            stalled.send_signal(signal.SIGSTOP)
+            sent = carl.call('direct_message', {'to': 'Bob', 'text': 'while you were frozen'})
+            assert sent['ok'] is True
+            with RecordingClient(live_server.url, ['/chat'],
+                                 auth={'nick': 'Bob', 'session': session}) as bob:
+                assert bob.wait_for('my_response')[0]['nick'] == 'Bob'
+                history = bob.call('direct_history', {'since_id': 0})
+                assert [(m['id'], m['from'], m['text']) for m in history['messages']] == [
+                    (sent['id'], 'Carl', 'while you were frozen')]
+                assert bob.call('join', {'room': 'lobby'})['members'] == ['Bob']
+    finally:
+        stop_stalled_client(stalled)
 
 
 def test_typing_reaches_others_and_expires_by_itself(quick_server):

@@ -1,9 +1,10 @@
 """The SQLite message store, on real database files."""
 import multiprocessing
+import sqlite3
 
 import pytest
 
-from server.chat.store import MessageStore, sqlite_path
+from server.chat.store import MIGRATIONS, MessageStore, sqlite_path
 
 
 @pytest.fixture
@@ -55,18 +56,55 @@ def test_messages_survive_reopening_the_database(tmp_path):
     path = str(tmp_path / 'nested' / 'chat.db')
     first = MessageStore(path)
     first.append('a', 'ana', 'kept')
-    first.append_direct('ana', 'bob', 'psst')
+    first.append_direct('ana', 'bob', 'psst', 'key-ana', 'key-bob')
     first.close()
     second = MessageStore(path)
     assert texts(second.recent('a', 5)) == ['kept']
     assert second.append('a', 'bob', 'next')[0].id == 2
-    assert second.append_direct('bob', 'ana', 'hi').id == 2
+    assert second.append_direct('bob', 'ana', 'hi', 'key-bob', 'key-ana')[0].id == 2
+    assert [m.text for m in second.direct_since('key-ana', 0, 10).messages] == ['psst', 'hi']
     second.close()
 
 
 def test_direct_messages_get_ids_and_the_from_to_shape(store):
-    message = store.append_direct('ana', 'bob', 'psst')
+    message, duplicate = store.append_direct('ana', 'bob', 'psst', 'key-ana', 'key-bob')
+    assert duplicate is False
     assert message.to_dict() == {'id': 1, 'from': 'ana', 'to': 'bob', 'text': 'psst', 'ts': 1000}
+
+
+def test_a_retried_direct_message_is_stored_once(store):
+    first = store.append_direct('ana', 'bob', 'once', 'key-ana', 'key-bob', client_id='d-1')
+    again = store.append_direct('ana', 'bob', 'once', 'key-ana', 'key-bob', client_id='d-1')
+    assert again == (first[0], True)
+    other_sender = store.append_direct('carl', 'bob', 'mine', 'key-carl', 'key-bob', client_id='d-1')
+    assert other_sender[1] is False
+
+
+def test_direct_history_is_per_session_in_both_directions(store):
+    store.append_direct('ana', 'bob', 'to bob', 'key-ana', 'key-bob')
+    store.append_direct('carl', 'dora', 'not ours', 'key-carl', 'key-dora')
+    store.append_direct('bob', 'ana', 'to ana', 'key-bob', 'key-ana')
+    store.append_direct('Bobby', 'carl', 'renamed bob', 'key-bob', 'key-carl')
+    page = store.direct_since('key-bob', 0, 2)
+    assert [m.text for m in page.messages] == ['to bob', 'to ana'] and page.more is True
+    rest = store.direct_since('key-bob', page.messages[-1].id, 2)
+    assert [m.text for m in rest.messages] == ['renamed bob'] and rest.more is False
+    assert store.direct_since('key-nobody', 0, 5).messages == []
+
+
+def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path):
+    path = tmp_path / 'old.db'
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0] + 'PRAGMA user_version = 1;')
+    old.execute("INSERT INTO direct_messages (sender, recipient, text, ts) VALUES ('a', 'b', 'x', 1)")
+    old.execute("INSERT INTO room_messages VALUES ('r', 1, 'a', 'kept', 1, NULL)")
+    old.commit()
+    old.close()
+    store = MessageStore(str(path))
+    assert [m.text for m in store.recent('r', 5).messages] == ['kept']
+    assert store.append_direct('a', 'b', 'y', 'ka', 'kb')[0].id == 2
+    assert store._db.execute('PRAGMA user_version').fetchone() == (len(MIGRATIONS),)
+    store.close()
 
 
 def _append_many(path, worker, count):
