@@ -181,16 +181,21 @@ def live_server(output_dir, server_env):
 def open_page(browser, live_server):
     """Return open(setup=None): a new context and page on the live server, loaded and connected.
 
-    ``setup(page)`` runs before the page loads (to add routes). Afterwards every page must
-    have logged no console error, thrown nothing and requested nothing from another host.
+    ``setup(page)`` runs before the page loads (to add routes). ``beside=other`` opens the page
+    as another tab of ``other``'s context (shared localStorage, its own sessionStorage). Afterwards
+    every page must have logged no console error, thrown nothing and requested nothing from
+    another host.
     """
     contexts = []
     pages = []
 
-    def open_(setup=None, viewport=None):
-        context = browser.new_context(viewport=viewport or {'width': 1280, 'height': 820})
-        context.set_default_timeout(TIMEOUT_MS)
-        contexts.append(context)
+    def open_(setup=None, viewport=None, beside=None):
+        if beside is None:
+            context = browser.new_context(viewport=viewport or {'width': 1280, 'height': 820})
+            context.set_default_timeout(TIMEOUT_MS)
+            contexts.append(context)
+        else:
+            context = beside.page.context
         chat_page = ChatPage(context.new_page(), live_server.url)
         pages.append(chat_page)
         if setup:

@@ -1,18 +1,21 @@
 // The /chat panel: its conversations (rooms and direct chats) as tabs, the log and members of the
 // one shown, and the send box. Rooms, direct messages, typing and the outbox have their own
-// modules; this one holds them together.
+// modules; this one holds them together, and shows again after a reload the conversation that
+// was shown.
 
 import { initDirect } from './direct.js';
 import { byTestId, h, nickBadge } from './dom.js';
 import { failure } from './notice.js';
 import { createOutbox } from './outbox.js';
 import { initRooms } from './rooms.js';
+import { readTab, writeTab } from './session.js';
 import { initTyping } from './typing.js';
 
 // ---- Constants --------------------------------------------------------------------------
 
 const MAX_INPUT_HEIGHT_PX = 160;
 const CONFIRM_CLOSE_MS = 4000;
+const TAB_ACTIVE = 'active'; // the key of the conversation shown in this tab
 
 /**
  * Wire the chat panel to a /chat socket. notify(message, tone) shows a message; me is the
@@ -45,6 +48,7 @@ export function initChat({ socket, notify, me }) {
     kicked: false, // the server closed /chat on purpose: only the Reconnect button reopens it
     confirmClose: null, // timer while the Close room button asks for a second click
     selectListeners: [],
+    restoreKey: readTab(TAB_ACTIVE), // shown before a reload: shown again once it is back
   };
 
   // ---- Helpers: conversations -----------------------------------------------------------
@@ -53,6 +57,7 @@ export function initChat({ socket, notify, me }) {
     state.conversations.set(conv.key, conv);
     (conv.kind === 'direct' ? dmList : roomList).append(conv.item);
     logArea.append(conv.log);
+    if (conv.key === state.restoreKey) select(conv);
     return conv;
   }
 
@@ -66,9 +71,14 @@ export function initChat({ socket, notify, me }) {
     }
   }
 
-  function select(conv) {
+  /** Show a conversation (or none). restoring: a stand-in until the one shown before is back. */
+  function select(conv, { restoring = false } = {}) {
     const previous = state.active;
     state.active = conv && state.conversations.get(conv.key) === conv ? conv : null;
+    if (state.active && !restoring) {
+      state.restoreKey = null;
+      writeTab(TAB_ACTIVE, state.active.key);
+    }
     for (const each of state.conversations.values()) each.setActive(each === state.active);
     emptyState.hidden = state.active !== null;
     logTitle.textContent = state.active ? state.active.title() : 'No room selected';
@@ -85,7 +95,17 @@ export function initChat({ socket, notify, me }) {
     if (state.conversations.get(oldKey) !== conv) return;
     state.conversations.delete(oldKey);
     state.conversations.set(conv.key, conv);
-    if (state.active === conv) logTitle.textContent = conv.title();
+    if (state.active === conv) {
+      logTitle.textContent = conv.title();
+      writeTab(TAB_ACTIVE, conv.key);
+    }
+  }
+
+  /** The conversations of this session are all back: stop waiting for the one shown before. */
+  function settle() {
+    if (state.restoreKey === null) return;
+    state.restoreKey = null;
+    if (!state.active) select(state.conversations.values().next().value ?? null);
   }
 
   const conversations = (kind) => [...state.conversations.values()].filter((conv) => conv.kind === kind);
@@ -127,17 +147,10 @@ export function initChat({ socket, notify, me }) {
       return;
     }
     if (!text.trim()) return;
-    if (!canSend(conv)) {
-      notify('Not connected to the server. Wait until it reconnects.');
-      return;
-    }
-    setInput('');
+    setInput(''); // offline too: the outbox sends it once reconnected
     typing.inputChanged(conv, '');
     conv.send(text);
   }
-
-  /** Rooms take messages offline (the outbox sends them later); direct chats need the server. */
-  const canSend = (conv) => conv.kind === 'room' || socket.connected;
 
   /** Put back the text of a message that was refused, unless something new was typed. */
   function giveBack(conv, text) {
@@ -159,7 +172,7 @@ export function initChat({ socket, notify, me }) {
     const conv = state.active;
     const online = socket.connected;
     panel.dataset.online = String(online); // members shown offline are stale
-    sendButton.disabled = !conv || !canSend(conv) || !messageInput.value.trim();
+    sendButton.disabled = !conv || !messageInput.value.trim();
     closeRoomButton.disabled = !online;
     messageInput.placeholder = placeholder(conv, online);
   }
@@ -167,10 +180,7 @@ export function initChat({ socket, notify, me }) {
   function placeholder(conv, online) {
     if (!conv) return 'Join a room to start chatting';
     const where = conv.title().replace(' ', '');
-    if (online) return `Message ${where}`;
-    return conv.kind === 'room'
-      ? `Offline: messages to ${where} go out once reconnected`
-      : 'Offline: waiting to reconnect…';
+    return online ? `Message ${where}` : `Offline: messages to ${where} go out once reconnected`;
   }
 
   // ---- Helpers: closing a room ----------------------------------------------------------
@@ -215,11 +225,12 @@ export function initChat({ socket, notify, me }) {
     giveBack,
     focusInput: () => messageInput.focus(),
     onSelect: (listener) => state.selectListeners.push(listener),
+    settle,
   };
 
   const typing = initTyping({ socket, shell, me, indicator: byTestId('typing-indicator') });
   const outbox = createOutbox({ socket, notify, shell, me });
-  const direct = initDirect({ socket, notify, shell, me });
+  const direct = initDirect({ socket, notify, shell, me, outbox });
   const rooms = initRooms({
     socket, notify, shell, me, typing, outbox,
     onRename: (previous, nick) => direct.renamePeer(previous, nick),
@@ -278,7 +289,9 @@ export function initChat({ socket, notify, me }) {
     updateControls();
   });
 
-  select(null);
+  // The rooms of this tab are back already (its direct chats come once connected): show the
+  // one shown before the reload, or the first room meanwhile.
+  if (!state.active) select(state.conversations.values().next().value ?? null, { restoring: true });
 }
 
 /** Nicks in the order the server lists members: by code point, ignoring case. */

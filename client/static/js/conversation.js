@@ -28,9 +28,10 @@ export function conversationKey(kind, name) {
 /**
  * Build a conversation (not yet on the page). kind is 'room' or 'direct'; name is the room or
  * the other person's nick. isMine(nick) tells our own messages apart; onSelect, onClose and
- * onLoadOlder (rooms only) are called from its tab and its "Load older messages" button.
+ * onLoadOlder (rooms only) are called from its tab and its "Load older messages" button;
+ * onNewest(conv), if given, whenever a message newer than every one seen arrives.
  */
-export function createConversation({ kind, name, isMine, onSelect, onClose, onLoadOlder }) {
+export function createConversation({ kind, name, isMine, onSelect, onClose, onLoadOlder, onNewest }) {
   const spec = KINDS[kind];
   const conv = {
     kind,
@@ -146,7 +147,10 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
 
   function noteId(id) {
     conv.ids.add(id);
-    if (conv.lastId === null || id > conv.lastId) conv.lastId = id;
+    if (conv.lastId === null || id > conv.lastId) {
+      conv.lastId = id;
+      onNewest?.(conv);
+    }
   }
 
   function countUnread(message) {
@@ -166,9 +170,9 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
 
   /**
    * Add a message ({id, nick, text, ts}) unless it is shown already, in id order. Returns
-   * whether it was added.
+   * whether it was added. quiet: one this tab had received before (a reload), not unread.
    */
-  conv.addMessage = (message) => {
+  conv.addMessage = (message, { quiet = false } = {}) => {
     if (conv.ids.has(message.id)) return false;
     noteId(message.id);
     // Usually the newest; a message missed while offline can arrive after newer lines.
@@ -179,7 +183,7 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
       before = line;
     }
     insertLine(messageLine(message), before);
-    countUnread(message);
+    if (!quiet) countUnread(message);
     return true;
   };
 

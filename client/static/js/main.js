@@ -17,7 +17,8 @@ const TICKER_NAMESPACE = '/test_conn';
 // ---- Sockets ----------------------------------------------------------------------------
 // Created without connecting, so every handler is in place before the first event arrives.
 // Both share one connection (socket.io multiplexes namespaces) and reconnect on their own.
-// Each connect of /chat asks for our nick (auth is read again on every reconnect).
+// Each connect of /chat asks for our nick and presents this tab's session token (auth is read
+// again on every reconnect).
 
 const chatSocket = io(CHAT_NAMESPACE, {
   autoConnect: false,

@@ -1,21 +1,24 @@
-// Your nick: shown in the chat panel's head, changed with the nick form and kept in
-// localStorage, so that a reload or a reconnect asks the server for the same one again.
+// Your nick: shown in the chat panel's head and changed with the nick form. This tab keeps its
+// nick (and the session token that proves it is ours) in sessionStorage, so that a reload or a
+// reconnect takes it back at once, even from our own old connection the server still holds.
+// The nick chosen last is kept in localStorage too, for the next new tab.
 
 import { request } from './connection.js';
 import { byTestId } from './dom.js';
 import { failure } from './notice.js';
+import { keepSessionToken, readTab, sessionToken, writeTab } from './session.js';
 
 // ---- Constants --------------------------------------------------------------------------
 
-const STORAGE_KEY = 'relay.nick';
-// When the nick asked for on connect is still held (say, by this page's own connection that
-// the server has not noticed is gone yet), try to take it back a few times, then give up.
-const RECLAIM_DELAYS_MS = [1000, 3000, 10000];
+const STORAGE_KEY = 'relay.nick'; // localStorage: the nick a new tab asks for
+const TAB_NICK = 'nick'; // this tab's nick
+const TAB_NICKS = 'nicks'; // every nick this tab has had
 
 /**
  * Wire the nick display and form to a /chat socket. Returns
- * { nick(), isMine(nick), onChange(listener), auth() }: auth() is the payload for the socket's
- * connect (`{nick}` or `{}`); listener(nick, previous) runs on every change of nick.
+ * { nick(), isMine(nick), onChange(listener), onGreeting(listener), auth() }: auth() is the
+ * payload for the socket's connect (`{nick?, session?}`); listener(nick, previous) runs on every
+ * change of nick; a greeting listener runs once the server has named us on each connect.
  */
 export function initNick({ socket, notify }) {
   // ---- DOM refs -------------------------------------------------------------------------
@@ -32,15 +35,15 @@ export function initNick({ socket, notify }) {
 
   const state = {
     nick: null,
-    known: new Set(), // every nick this page has had: its old messages are still its own
+    known: new Set(readNicks()), // every nick this tab has had: its old messages are still its own
     asked: null, // the nick asked for on the latest connect
     listeners: [],
-    reclaimTimer: null,
+    greetingListeners: [],
     saving: false,
   };
 
   // ---- Helpers: storage -----------------------------------------------------------------
-  // localStorage may be unavailable (privacy settings): the nick then lasts as long as the page.
+  // localStorage may be unavailable (privacy settings): a new tab then starts as a guest.
 
   function loadSaved() {
     try {
@@ -67,6 +70,8 @@ export function initNick({ socket, notify }) {
     const previous = state.nick;
     state.nick = nick;
     state.known.add(nick);
+    writeTab(TAB_NICK, nick);
+    writeTab(TAB_NICKS, [...state.known]);
     myNickEl.textContent = nick;
     editButton.disabled = false;
     if (previous !== nick) {
@@ -74,40 +79,30 @@ export function initNick({ socket, notify }) {
     }
   }
 
-  /** What to ask for on connect: the nick this page has (a reconnect), else the saved one. */
+  /**
+   * What to ask for on connect: the nick this tab has (a reconnect or a reload), else the one
+   * chosen last in any tab; and this tab's session token once the server has given one.
+   */
   function auth() {
-    state.asked = state.nick ?? loadSaved();
-    return state.asked ? { nick: state.asked } : {};
+    state.asked = state.nick ?? readTabNick() ?? loadSaved();
+    const token = sessionToken();
+    return {
+      ...(state.asked ? { nick: state.asked } : {}),
+      ...(token ? { session: token } : {}),
+    };
   }
 
-  /** The connect greeting tells which nick the server gave: the one asked for, or a guest's. */
-  function greet(nick) {
+  /**
+   * The connect greeting names us: the nick asked for, or a guest's when someone else holds it
+   * (another tab is another session). It brings the session token to present next time.
+   */
+  function greet(nick, token) {
+    keepSessionToken(token);
     setNick(nick);
     if (state.asked && !sameNick(nick, state.asked)) {
-      notify(`The nick "${state.asked}" is in use right now, so you are ${nick} for the moment.`
-        + ' This page will try to get it back.', 'info');
-      reclaim(state.asked, 0);
+      notify(`The nick "${state.asked}" is in use elsewhere, so you are ${nick} in this tab.`, 'info');
     }
-  }
-
-  function reclaim(wanted, attempt) {
-    stopReclaim();
-    if (attempt >= RECLAIM_DELAYS_MS.length) return;
-    state.reclaimTimer = setTimeout(async () => {
-      state.reclaimTimer = null;
-      if (!socket.connected || sameNick(state.nick, wanted)) return;
-      try {
-        const reply = await request(socket, 'set_nick', { nick: wanted });
-        setNick(reply.nick);
-      } catch (error) {
-        if (error.code === 'nick_taken' || error.code === 'rate_limited') reclaim(wanted, attempt + 1);
-      }
-    }, RECLAIM_DELAYS_MS[attempt]);
-  }
-
-  function stopReclaim() {
-    clearTimeout(state.reclaimTimer);
-    state.reclaimTimer = null;
+    for (const listener of state.greetingListeners) listener(nick);
   }
 
   async function changeNick(raw) {
@@ -125,7 +120,6 @@ export function initNick({ socket, notify }) {
     renderForm();
     try {
       const reply = await request(socket, 'set_nick', { nick });
-      stopReclaim();
       save(reply.nick);
       setNick(reply.nick);
       closeForm();
@@ -180,18 +174,16 @@ export function initNick({ socket, notify }) {
 
   // ---- Socket events --------------------------------------------------------------------
 
-  // The greeting is my_response {data: "Connected", nick}; a broadcast carries `from` instead.
+  // The greeting is my_response {data: "Connected", nick, session}; a broadcast carries `from`
+  // instead. socket.io-client hands it over before the 'connect' event.
   socket.on('my_response', (payload) => {
     if (payload && payload.data === 'Connected' && typeof payload.nick === 'string') {
-      greet(payload.nick);
+      greet(payload.nick, payload.session);
     }
   });
 
   socket.on('connect', renderForm);
-  socket.on('disconnect', () => {
-    stopReclaim();
-    renderForm();
-  });
+  socket.on('disconnect', renderForm);
 
   editButton.disabled = true; // until the server names us
 
@@ -199,6 +191,19 @@ export function initNick({ socket, notify }) {
     nick: () => state.nick,
     isMine: (nick) => state.known.has(nick),
     onChange: (listener) => state.listeners.push(listener),
+    onGreeting: (listener) => state.greetingListeners.push(listener),
     auth,
   };
+}
+
+/** This tab's nick, kept across reloads. */
+function readTabNick() {
+  const nick = readTab(TAB_NICK);
+  return typeof nick === 'string' && nick ? nick : null;
+}
+
+/** Every nick this tab has had. */
+function readNicks() {
+  const nicks = readTab(TAB_NICKS, []);
+  return Array.isArray(nicks) ? nicks.filter((nick) => typeof nick === 'string') : [];
 }

@@ -1,7 +1,8 @@
-// Room messages on their way. Each gets a client_id and stays in the outbox, shown greyed in its
-// room, until the server acknowledges it. One whose acknowledgement does not come (a timeout, a
-// dropped connection) is sent again with the same client_id, after the reconnect if need be: the
-// server stores it once and answers the repeat with duplicate: true.
+// Messages on their way, to a room or to someone directly. Each gets a client_id and stays in the
+// outbox, shown greyed in its conversation, until the server acknowledges it. One whose
+// acknowledgement does not come (a timeout, a dropped connection) is sent again with the same
+// client_id, after the reconnect if need be: the server stores it once and answers the repeat
+// with duplicate: true. Each kind of conversation says how its messages go (see define).
 
 import { request } from './connection.js';
 import { failure } from './notice.js';
@@ -17,16 +18,24 @@ const STATUS_TEXT = {
 };
 
 /**
- * The outbox of a /chat socket. A room conversation takes messages while its `joined` flag is
- * set (the server has admitted this connection to it). Returns { send(conv, text), flush(),
- * dropRoom(conv), claim(conv, message) }: flush() after a room is rejoined; dropRoom when it is
- * left or closed; claim(conv, chat_message) says whether an incoming message is the echo of the
- * one being sent, which then shows once acknowledged (so it never shows beside its grey line).
+ * The outbox of a /chat socket. Returns { define(kind, spec), send(conv, text), flush(),
+ * drop(conv), claim(conv, message) }: define tells how a kind of conversation sends (below);
+ * flush() once conversations can take messages again (a room rejoined, a reconnect); drop when
+ * a conversation is left or closed; claim(conv, message) says whether an incoming message is the
+ * echo of the one being sent, which then shows once acknowledged (so it never shows beside its
+ * grey line).
+ *
+ * A kind's spec: { event, payload(conv, text, clientId), ready(conv), notSent(conv),
+ * accepted(conv, reply, entry) }: the event that sends a message and its payload; whether the
+ * conversation takes messages now (a room once this connection has joined it); how a refusal
+ * starts ("Message not sent"); and the message ({id, nick, text, ts}) that an acknowledgement
+ * shows when no echo came.
  */
 export function createOutbox({ socket, notify, shell, me }) {
   // ---- State ----------------------------------------------------------------------------
 
   const state = {
+    kinds: new Map(), // conversation kind -> spec
     entries: [], // {clientId, conv, text, ts, line, echo}, in the order sent
     inFlight: null, // the entry waiting for its acknowledgement
     pumping: false,
@@ -37,6 +46,7 @@ export function createOutbox({ socket, notify, shell, me }) {
   // ---- Helpers --------------------------------------------------------------------------
 
   const isOpen = (conv) => shell.get(conv.key) === conv;
+  const specOf = (entry) => state.kinds.get(entry.conv.kind);
 
   function send(conv, text) {
     const entry = { clientId: newClientId(), conv, text, ts: Date.now(), line: conv.addPending(me.nick(), text) };
@@ -46,8 +56,9 @@ export function createOutbox({ socket, notify, shell, me }) {
   }
 
   /**
-   * Send what can go, one message at a time so that a room gets them in the order typed. A
-   * message waits while its room is not (re)joined; the others go on.
+   * Send what can go, one message at a time so that a conversation gets them in the order
+   * typed. A message waits while its conversation is not ready (a room not rejoined yet); the
+   * others go on.
    */
   async function pump() {
     if (state.pumping) return;
@@ -55,7 +66,7 @@ export function createOutbox({ socket, notify, shell, me }) {
     try {
       while (socket.connected) {
         state.entries.filter((entry) => !isOpen(entry.conv)).forEach(forget);
-        const entry = state.entries.find((each) => each.conv.joined);
+        const entry = state.entries.find((each) => specOf(each).ready(each.conv));
         if (!entry) break;
         if (await deliver(entry) === 'retry') {
           scheduleRetry();
@@ -68,11 +79,11 @@ export function createOutbox({ socket, notify, shell, me }) {
   }
 
   async function deliver(entry) {
+    const spec = specOf(entry);
     showStatus(entry, 'sending');
     state.inFlight = entry;
     try {
-      const reply = await request(socket, 'room_message',
-        { room: entry.conv.name, text: entry.text, client_id: entry.clientId });
+      const reply = await request(socket, spec.event, spec.payload(entry.conv, entry.text, entry.clientId));
       confirm(entry, reply);
       return 'sent';
     } catch (error) {
@@ -111,13 +122,13 @@ export function createOutbox({ socket, notify, shell, me }) {
     // lost, and this retry is a duplicate), show the message from what the ack says.
     if (!isOpen(entry.conv) || !Number.isInteger(reply.id)) return;
     const echo = entry.echo?.id === reply.id ? entry.echo : null;
-    entry.conv.addMessage(echo ?? { id: reply.id, nick: me.nick(), text: entry.text, ts: entry.ts });
+    entry.conv.addMessage(echo ?? specOf(entry).accepted(entry.conv, reply, entry));
   }
 
   function refuse(entry, error) {
     forget(entry);
     shell.giveBack(entry.conv, entry.text);
-    notify(failure('Message not sent', error));
+    notify(failure(specOf(entry).notSent(entry.conv), error));
   }
 
   function forget(entry) {
@@ -141,9 +152,10 @@ export function createOutbox({ socket, notify, shell, me }) {
   });
 
   return {
+    define: (kind, spec) => state.kinds.set(kind, spec),
     send,
     flush: pump,
-    dropRoom: (conv) => state.entries.filter((entry) => entry.conv === conv).forEach(forget),
+    drop: (conv) => state.entries.filter((entry) => entry.conv === conv).forEach(forget),
     claim,
   };
 }

@@ -1,17 +1,20 @@
 // Rooms: joining and leaving, their members and messages, their history (catching up after a
-// reconnect, "Load older messages") and closing a room.
+// reconnect or a reload, "Load older messages") and closing a room.
 
 import { request } from './connection.js';
 import { conversationKey, createConversation } from './conversation.js';
 import { byTestId, nickBadge } from './dom.js';
 import { failure } from './notice.js';
+import { readTab, writeTab } from './session.js';
 
 // ---- Constants --------------------------------------------------------------------------
 
 const OLDER_PAGE = 50; // messages per "Load older messages"
 const CATCH_UP_PAGE = 200; // the server's largest history page
+const RELOAD_CONTEXT = 50; // after a reload, messages up to the newest one seen shown again
 const RATE_LIMIT_RETRIES = 3; // a rejoin refused for going too fast is tried again, this often
 const RATE_LIMIT_PAUSE_MS = 1500;
+const TAB_ROOMS = 'rooms'; // this tab's rooms: [{room, lastId}], in the order joined
 
 /**
  * Wire the join form and the room events of a /chat socket into the chat panel (shell).
@@ -28,6 +31,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   const state = {
     joinsInFlight: 0,
     early: new Map(), // room name -> updates that arrived before that room's join ack
+    saveQueued: false,
   };
 
   // ---- Helpers: rooms -------------------------------------------------------------------
@@ -43,32 +47,42 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
       onSelect: shell.select,
       onClose: leaveRoom,
       onLoadOlder: loadOlder,
+      onNewest: remember,
     });
     conv.joined = false; // whether this connection is a member (set by each join ack)
+    conv.resumeFrom = null; // restored after a reload: the newest message id seen before it
     conv.send = (text) => outbox.send(conv, text);
-    return shell.add(conv);
+    shell.add(conv);
+    remember();
+    return conv;
   }
 
   function dropRoom(conv) {
-    outbox.dropRoom(conv);
+    outbox.drop(conv);
     typing.clearRoom(conv.name);
     shell.remove(conv);
+    remember();
   }
 
-  /** Add messages from a history page; returns how many were new. */
-  function addMessages(conv, messages) {
+  /**
+   * Add messages from a history page; returns how many were new. Given `after`, the newest id
+   * seen before a reload, the ones up to it are shown again, neither counted nor unread.
+   */
+  function addMessages(conv, messages, after = null) {
     let added = 0;
     for (const message of Array.isArray(messages) ? messages : []) {
-      if (isChatMessage(message) && conv.addMessage(message)) added += 1;
+      if (!isChatMessage(message)) continue;
+      const missed = after === null || message.id > after;
+      if (conv.addMessage(message, { quiet: !missed }) && missed) added += 1;
     }
     return added;
   }
 
   /** Apply a join ack. fresh: joined without since_id, so `more` is about older messages. */
-  function applyJoin(conv, reply, { fresh }) {
+  function applyJoin(conv, reply, { fresh, after = null }) {
     conv.joined = true;
     if (Array.isArray(reply.members)) conv.members = reply.members.map(String);
-    const added = addMessages(conv, reply.history);
+    const added = addMessages(conv, reply.history, after);
     if (fresh) conv.setOlder({ more: reply.more === true });
     for (const update of state.early.get(conv.name) ?? []) update(conv);
     state.early.delete(conv.name);
@@ -136,6 +150,31 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   function finishJoin() {
     state.joinsInFlight -= 1;
     if (state.joinsInFlight === 0) state.early.clear();
+  }
+
+  // ---- Helpers: what this tab keeps -----------------------------------------------------
+  // The rooms this tab is in, with the newest message id seen in each, outlive a reload: the
+  // page joins them again from there, so their history goes on without a gap.
+
+  /** Keep the rooms once the current task is done, however many messages it added. */
+  function remember() {
+    if (state.saveQueued) return;
+    state.saveQueued = true;
+    queueMicrotask(() => {
+      state.saveQueued = false;
+      writeTab(TAB_ROOMS, shell.conversations('room')
+        .map((conv) => ({ room: conv.name, lastId: conv.lastId ?? conv.resumeFrom })));
+    });
+  }
+
+  /** Put back the tabs of the rooms this tab was in; they are joined again on connect. */
+  function restoreRooms() {
+    const saved = readTab(TAB_ROOMS, []);
+    for (const entry of Array.isArray(saved) ? saved : []) {
+      if (typeof entry?.room !== 'string' || !entry.room || roomOf(entry.room)) continue;
+      const conv = openRoom(entry.room);
+      conv.resumeFrom = Number.isInteger(entry.lastId) && entry.lastId >= 0 ? entry.lastId : null;
+    }
   }
 
   // ---- Helpers: actions -----------------------------------------------------------------
@@ -214,11 +253,15 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   }
 
   /**
-   * Join a room again after a reconnect and fetch what was missed: every message after the
-   * newest one seen, page by page, merged by id. Returns how many messages were new.
+   * Join a room again after a reconnect or a reload and fetch what was missed: every message
+   * after the newest one seen, page by page, merged by id (after a reload, from a page before
+   * it, so that the log shows where it was). Returns how many messages were new.
    */
   async function rejoin(conv) {
-    const sinceId = conv.lastId;
+    const seen = conv.lastId ?? conv.resumeFrom;
+    const reloaded = conv.lastId === null && conv.resumeFrom !== null;
+    // Ids go up by one per room: a page before the newest one seen is the log as it was.
+    const sinceId = reloaded ? Math.max(0, conv.resumeFrom - RELOAD_CONTEXT) : conv.lastId;
     conv.rejoining = true; // our own "joined" announcement comes before the ack
     let reply;
     try {
@@ -228,13 +271,14 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
       conv.rejoining = false;
     }
     if (!isOpen(conv)) return 0;
-    let added = applyJoin(conv, reply, { fresh: sinceId === null });
+    let added = applyJoin(conv, reply, { fresh: sinceId === null, after: seen });
+    if (reloaded) conv.setOlder({ more: sinceId > 0 });
     let more = sinceId !== null && reply.more === true && Array.isArray(reply.history)
       && reply.history.length > 0;
     while (more && isOpen(conv)) {
       const page = await patiently('history',
         { room: conv.name, since_id: conv.lastId, limit: CATCH_UP_PAGE });
-      added += addMessages(conv, page.messages);
+      added += addMessages(conv, page.messages, seen);
       more = page.more === true && page.messages.length > 0;
     }
     return added;
@@ -270,6 +314,16 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     }
   }
 
+  // ---- Room messages through the outbox -------------------------------------------------
+
+  outbox.define('room', {
+    event: 'room_message',
+    payload: (conv, text, clientId) => ({ room: conv.name, text, client_id: clientId }),
+    ready: (conv) => conv.joined,
+    notSent: () => 'Message not sent',
+    accepted: (conv, reply, entry) => ({ id: reply.id, nick: me.nick(), text: entry.text, ts: entry.ts }),
+  });
+
   // ---- Form events ----------------------------------------------------------------------
 
   joinForm.addEventListener('submit', (event) => {
@@ -303,6 +357,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     for (const conv of shell.conversations('room')) conv.joined = false;
   });
 
+  restoreRooms();
   return { close: closeRoom };
 }
 
