@@ -11,6 +11,7 @@ from server.chat.store import MessageStore, sqlite_path
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
+from server.namespaces.connections import close_transport
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.tasks import PeriodicTask
@@ -36,6 +37,11 @@ def create_app(config=DevelopmentConfig, overrides=None):
         ping_timeout=app.config['PING_TIMEOUT'],
         max_http_buffer_size=app.config['MAX_PAYLOAD_BYTES'],
         namespaces=[CHAT_NAMESPACE, TICKER_NAMESPACE],
+        # Each connection's events run in its own reader greenlet, in order, one at a time:
+        # a client sending faster than it is served is slowed by TCP backpressure instead of
+        # piling up a greenlet per event (a flood would otherwise eat memory and everyone's
+        # latency). Handlers therefore never wait on the client that sent the event.
+        async_handlers=False,
     )
     guard_client_events(socketio.server)
     app.register_blueprint(http.bp)
@@ -50,18 +56,14 @@ def create_app(config=DevelopmentConfig, overrides=None):
 def shutdown(app, stop_serving=None, timeout=5.0):
     """Stop background work, close every client's connection, then the store.
 
-    Each Engine.IO socket is closed without waiting for its queue to drain: the blocking
-    ``eio.disconnect()`` would wait forever on a long-polling client that never polls again.
     Clients see a closed transport (not a server kick), so they reconnect on their own.
     ``stop_serving(timeout)`` stops the web server before the store closes, so no request in
     flight finds the database gone.
     """
     app.extensions['ticker'].stop(timeout)
     app.extensions['chat'].stop_tasks(timeout)
-    eio = socketio.server.eio
-    for socket in list(eio.sockets.values()):
-        socket.close(wait=False, reason=eio.reason.SERVER_DISCONNECT)
-    eio.sockets.clear()
+    for eio_sid in list(socketio.server.eio.sockets):
+        close_transport(socketio.server, eio_sid)
     socketio.server.shutdown()
     if stop_serving is not None:
         stop_serving(timeout)

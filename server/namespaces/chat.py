@@ -8,6 +8,7 @@ from flask_socketio import Namespace, emit, join_room, leave_room
 from server.chat import sessions, validation
 from server.chat.limits import Verdict
 from server.errors import ClientError
+from server.namespaces.connections import close_transport
 from server.namespaces.replies import refusal, replies
 
 log = logging.getLogger(__name__)
@@ -63,14 +64,23 @@ class ChatNamespace(Namespace):
         sid = args[0]
         verdict = self.limiter.check(sid)
         if verdict is Verdict.DISCONNECT:
-            log.warning('disconnecting %s: it kept flooding /chat', sid)
-            self.socketio.server.disconnect(sid, namespace=self.namespace)
+            self._drop_flooder(sid)
             return None
         if verdict is Verdict.REFUSE:
             return self._refuse(event, sid, 'rate_limited', 'too many events; slow down')
         if not hasattr(self, f'on_{event}'):
             return self._refuse(event, sid, 'unknown_event', f'/chat has no event "{event}"')
         return super().trigger_event(event, *args)
+
+    def _drop_flooder(self, sid):
+        # The namespace disconnect tells the client it was put out ("io server disconnect",
+        # which socket.io clients do not retry by themselves); closing the transport as well
+        # stops the server from reading, and so paying for, whatever it still sends.
+        log.warning('disconnecting %s: it kept flooding /chat', sid)
+        server = self.socketio.server
+        eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
+        server.disconnect(sid, namespace=self.namespace)
+        close_transport(server, eio_sid)
 
     def _refuse(self, event, sid, code, message):
         return refusal(event, ClientError(code, message), lambda reply: self.socketio.emit(

@@ -23,7 +23,22 @@ RESERVED_EVENTS = frozenset({'connect', 'disconnect', 'connect_error'})
 
 
 def guard_client_events(server):
-    """Wrap the server's dispatch of client events: drop reserved names, note ack requests."""
+    """Wrap the server's handling of what clients send.
+
+    Every inbound message yields to the other greenlets once handled: a connection whose
+    socket buffer never runs dry (a flooder) would otherwise keep its reader greenlet busy,
+    starving every other client and even the writer that would close it. Client events named
+    like lifecycle events are dropped, and each event records whether it asked for an ack.
+    """
+    handle_message = server._handle_eio_message
+
+    def handle_message_fairly(eio_sid, data):
+        try:
+            return handle_message(eio_sid, data)
+        finally:
+            server.sleep(0)
+
+    server.eio.on('message', handle_message_fairly)
     dispatch = server._handle_event_internal
 
     def guarded_dispatch(srv, sid, eio_sid, data, namespace, ack_id):
