@@ -45,6 +45,14 @@ def _env_number(name, default, kind, minimum):
     return value
 
 
+def env_choice(name, default, choices):
+    """Return the variable, upper-cased, if it is one of ``choices``."""
+    value = env_str(name, default).upper()
+    if value not in choices:
+        raise ConfigError(f'{name} must be one of {", ".join(choices)}, got {value!r}')
+    return value
+
+
 def env_list(name):
     """Return a comma-separated variable as a list of its non-empty items."""
     return [item.strip() for item in (env_str(name) or '').split(',') if item.strip()]
@@ -56,7 +64,7 @@ class Config:
     SECRET_KEY = env_str('SECRET_KEY')
     HOST = env_str('HOST', '127.0.0.1')
     PORT = env_int('PORT', 5000, minimum=0)
-    LOG_LEVEL = env_str('LOG_LEVEL', 'INFO').upper()
+    LOG_LEVEL = env_choice('LOG_LEVEL', 'INFO', ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'))
 
     # Socket.IO transport: gevent in every real deployment; a Redis URL joins several workers.
     ASYNC_MODE = 'gevent'

@@ -23,6 +23,7 @@ class PeriodicTask:
         self._lock = threading.Lock()
         self._task = None
         self._stop_event = None
+        self._closed = False
 
     @property
     def running(self):
@@ -30,9 +31,9 @@ class PeriodicTask:
         return self._task is not None
 
     def start(self):
-        """Start the task unless it runs already; return whether this call started it."""
+        """Start the task unless it runs already or was closed; return whether it started."""
         with self._lock:
-            if self._task is not None:
+            if self._task is not None or self._closed:
                 return False
             self._stop_event = self._new_event()
             self._task = self._spawn(self._run, self._stop_event)
@@ -49,6 +50,12 @@ class PeriodicTask:
             log.info('%s stopped', self.name)
         if timeout is not None:
             task.join(timeout)
+
+    def close(self, timeout=None):
+        """Stop the task for good (server shutdown): later ``start()`` calls do nothing."""
+        with self._lock:
+            self._closed = True
+        self.stop(timeout)
 
     def _run(self, stop_event):
         # Deadlines are absolute so the interval does not drift by the time each action takes;

@@ -56,7 +56,7 @@ class Ticker:
 
     def stop(self, timeout=5.0):
         """Stop the task for good (server shutdown) and wait for it to finish."""
-        self._task.stop(timeout)
+        self._task.close(timeout)
 
     def tick(self):
         """Draw, record and publish one value; return it."""

@@ -11,7 +11,7 @@ from server.errors import ClientError
 
 def guest_nick():
     """Return a fresh ``guest-xxxx`` nick."""
-    return f'guest-{secrets.token_hex(2)}'
+    return f'guest-{secrets.token_hex(3)}'
 
 
 class Presence:

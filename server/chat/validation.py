@@ -9,6 +9,7 @@ from server.errors import ClientError
 _TEXT_ALLOWED = frozenset('\n\t')
 _TEXT_FORBIDDEN = frozenset({'Cc'})
 _NAME_FORBIDDEN = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
+MAX_ID = 2 ** 63 - 1
 _CLIENT_ID = re.compile(r'[A-Za-z0-9_.:-]{1,64}')
 
 
@@ -63,23 +64,27 @@ def message_text(payload, key, max_length):
 
 
 def optional_id(payload, key):
-    """Return ``payload[key]`` as a message id (an int >= 0), or None when absent."""
+    """Return ``payload[key]`` as a message id (0 up to SQLite's largest integer), or None."""
     value = require_object(payload).get(key)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ClientError('bad_request', f'"{key}" must be a whole number >= 0')
+    if not _is_whole(value) or not 0 <= value <= MAX_ID:
+        raise ClientError('bad_request', f'"{key}" must be a whole number from 0 to {MAX_ID}')
     return value
 
 
 def optional_limit(payload, default, maximum):
-    """Return ``payload["limit"]`` (1..maximum), or ``default`` when absent."""
+    """Return ``payload["limit"]`` (at least 1, capped at maximum), or ``default`` (capped too)."""
     value = require_object(payload).get('limit')
     if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= maximum:
-        raise ClientError('bad_request', f'"limit" must be a whole number from 1 to {maximum}')
-    return value
+        return min(default, maximum)
+    if not _is_whole(value) or value < 1:
+        raise ClientError('bad_request', '"limit" must be a whole number from 1 up')
+    return min(value, maximum)
+
+
+def _is_whole(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def optional_client_id(payload):

@@ -3,18 +3,15 @@ import dataclasses
 import logging
 
 from flask import request
-from flask_socketio import Namespace, emit, join_room, leave_room
+from flask_socketio import emit, join_room, leave_room
 
 from server.chat import sessions, validation
 from server.chat.limits import Verdict
 from server.errors import ClientError
 from server.namespaces.connections import close_transport
-from server.namespaces.replies import refusal, replies
+from server.namespaces.replies import LIFECYCLE_EVENTS, AnsweringNamespace, replies
 
 log = logging.getLogger(__name__)
-
-# Events python-socketio raises itself; they are never rate limited.
-_LIFECYCLE_EVENTS = frozenset({'connect', 'disconnect'})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,7 +41,7 @@ def room_key(room):
     return f'room:{room}'
 
 
-class ChatNamespace(Namespace):
+class ChatNamespace(AnsweringNamespace):
     """Handlers for /chat; the state lives in the domain objects it is given."""
 
     def __init__(self, namespace, presence, store, typing, limiter, limits, periodic):
@@ -58,19 +55,22 @@ class ChatNamespace(Namespace):
                                       self.expire_typing)
 
     def trigger_event(self, event, *args):
-        """Rate-limit every client event, and refuse unknown ones, before any handler runs."""
-        if event in _LIFECYCLE_EVENTS:
+        """Rate-limit every client event, known or not, before it is dispatched."""
+        if event in LIFECYCLE_EVENTS:
             return super().trigger_event(event, *args)
         sid = args[0]
-        verdict = self.limiter.check(sid)
+        verdict = self.limiter.check(self._connection_of(sid))
         if verdict is Verdict.DISCONNECT:
             self._drop_flooder(sid)
             return None
         if verdict is Verdict.REFUSE:
-            return self._refuse(event, sid, 'rate_limited', 'too many events; slow down')
-        if not hasattr(self, f'on_{event}'):
-            return self._refuse(event, sid, 'unknown_event', f'/chat has no event "{event}"')
+            return self.refuse(event, sid, 'rate_limited', 'too many events; slow down')
         return super().trigger_event(event, *args)
+
+    def _connection_of(self, sid):
+        # Allowances belong to the transport, not to the namespace sid, so that leaving and
+        # rejoining /chat on the same connection does not buy a fresh burst.
+        return self.socketio.server.manager.eio_sid_from_sid(sid, self.namespace)
 
     def _drop_flooder(self, sid):
         # The namespace disconnect tells the client it was put out ("io server disconnect",
@@ -82,11 +82,10 @@ class ChatNamespace(Namespace):
         server.disconnect(sid, namespace=self.namespace)
         close_transport(server, eio_sid)
 
-    def _refuse(self, event, sid, code, message):
-        return refusal(event, ClientError(code, message), lambda reply: self.socketio.emit(
-            'error', reply, to=sid, namespace=self.namespace))
 
     def on_connect(self, auth=None):
+        if self.limiter.check(self._connection_of(request.sid)) is not Verdict.ALLOW:
+            raise ConnectionRefusedError('rate_limited')
         token = sessions.presented_token(auth) or sessions.new_token()
         key = sessions.session_key(token)
         wanted = self._wanted_nick(auth)
@@ -96,18 +95,17 @@ class ChatNamespace(Namespace):
 
     def on_disconnect(self, reason=None):
         sid = request.sid
-        self.limiter.forget(sid)
         if not self.presence.is_connected(sid):
             return
         nick = self.presence.nick(sid)
         for room in self.typing.stop_client(sid):
             self._send_typing(room, nick, False, skip_sid=sid)
         for room in self.presence.disconnect(sid):
-            self._announce(room, f'Member left: {room}', nick, skip_sid=sid)
+            self._announce(room, 'leave', f'Member left: {room}', nick, skip_sid=sid)
 
     def stop_tasks(self, timeout=None):
-        """Stop the namespace's background work (server shutdown)."""
-        self.typing_expiry.stop(timeout)
+        """Stop the namespace's background work for good (server shutdown)."""
+        self.typing_expiry.close(timeout)
 
     def expire_typing(self):
         """Tell rooms that clients who went quiet are no longer typing."""
@@ -131,7 +129,8 @@ class ChatNamespace(Namespace):
         old = self.presence.set_nick(request.sid, nick)
         if old != nick:
             for room in self.presence.rooms(request.sid):
-                self._announce(room, f'{old} is now known as {nick}', nick, previous_nick=old)
+                self._announce(room, 'rename', f'{old} is now known as {nick}', nick,
+                               previous_nick=old)
         return {'nick': nick}
 
     @replies
@@ -142,7 +141,7 @@ class ChatNamespace(Namespace):
             self._check_room_caps(room)
             self.presence.join(request.sid, room)
             join_room(room_key(room))
-            self._announce(room, f'New member joined: {room}', self._nick())
+            self._announce(room, 'join', f'New member joined: {room}', self._nick())
         if since_id is None:
             page = self.store.recent(room, self.limits.history_limit)
         else:
@@ -161,7 +160,7 @@ class ChatNamespace(Namespace):
         self._stop_typing(room, nick)
         self.presence.leave(request.sid, room)
         leave_room(room_key(room))
-        self._announce(room, f'Member left: {room}', nick)
+        self._announce(room, 'leave', f'Member left: {room}', nick)
         return {'room': room}
 
     @replies
@@ -239,7 +238,8 @@ class ChatNamespace(Namespace):
         room = self._member_room(payload)
         if self.presence.owner(room) != request.sid:
             raise ClientError('forbidden', 'only the longest-standing member may close the room')
-        self._announce(room, f'Room closing: {room}', self._nick(), members=[], closing=True)
+        self._announce(room, 'close', f'Room closing: {room}', self._nick(), members=[],
+                       closing=True)
         for sid in self.presence.close_room(room):
             self.typing.stop(sid, room)
         self.close_room(room_key(room))
@@ -254,6 +254,7 @@ class ChatNamespace(Namespace):
         holder = self.presence.sid_of(wanted) if wanted else None
         if holder is not None and self.presence.key(holder) == key:
             log.info('session resumed on %s; closing its old connection %s', request.sid, holder)
+            emit('session_moved', {}, to=holder)
             self.socketio.server.disconnect(holder, namespace=self.namespace)
 
     def _wanted_nick(self, auth):
@@ -295,8 +296,8 @@ class ChatNamespace(Namespace):
         self.socketio.emit('typing', {'room': room, 'nick': nick, 'typing': typing},
                            to=room_key(room), skip_sid=skip_sid, namespace=self.namespace)
 
-    def _announce(self, room, msg, nick, skip_sid=None, **extra):
-        info = {'msg': msg, 'room': room, 'nick': nick,
+    def _announce(self, room, kind, msg, nick, skip_sid=None, **extra):
+        info = {'kind': kind, 'msg': msg, 'room': room, 'nick': nick,
                 'members': self.presence.members(room), **extra}
         self.socketio.emit('room_info', info, to=room_key(room), skip_sid=skip_sid,
                            namespace=self.namespace)

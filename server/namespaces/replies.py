@@ -9,7 +9,7 @@ import contextvars
 import functools
 import logging
 
-from flask_socketio import emit
+from flask_socketio import Namespace, emit
 
 from server.errors import ClientError
 
@@ -19,7 +19,8 @@ _ack_requested = contextvars.ContextVar('ack_requested', default=False)
 
 # python-socketio dispatches a client's event named like a lifecycle event to the lifecycle
 # handler, so a client could fake its own connect or disconnect; such events are dropped.
-RESERVED_EVENTS = frozenset({'connect', 'disconnect', 'connect_error'})
+LIFECYCLE_EVENTS = frozenset({'connect', 'disconnect'})
+RESERVED_EVENTS = LIFECYCLE_EVENTS | {'connect_error'}
 
 
 def guard_client_events(server):
@@ -42,8 +43,8 @@ def guard_client_events(server):
     dispatch = server._handle_event_internal
 
     def guarded_dispatch(srv, sid, eio_sid, data, namespace, ack_id):
-        if data and data[0] in RESERVED_EVENTS:
-            log.warning('dropped a client event named "%s" from %s', data[0], sid)
+        if not data or not isinstance(data[0], str) or data[0] in RESERVED_EVENTS:
+            log.debug('dropped a client event with a reserved or malformed name from %s', sid)
             return None
         token = _ack_requested.set(ack_id is not None)
         try:
@@ -78,6 +79,22 @@ def replies(handler):
         return {'ok': True, **(fields or {})}
 
     return answer
+
+
+class AnsweringNamespace(Namespace):
+    """A namespace that refuses, rather than ignores, an event it has no handler for."""
+
+    def trigger_event(self, event, *args):
+        """Dispatch to ``on_<event>``, or refuse the event as unknown."""
+        if event in LIFECYCLE_EVENTS or hasattr(self, f'on_{event}'):
+            return super().trigger_event(event, *args)
+        return self.refuse(event, args[0], 'unknown_event',
+                           f'{self.namespace} has no event "{event}"')
+
+    def refuse(self, event, sid, code, message):
+        """Refuse an event outside any handler: in the ack, or as an ``error`` event."""
+        return refusal(event, ClientError(code, message), lambda reply: self.socketio.emit(
+            'error', reply, to=sid, namespace=self.namespace))
 
 
 def refusal(event, error, send_error):

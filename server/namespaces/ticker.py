@@ -1,12 +1,12 @@
 """The /test_conn namespace: every client receives the ticker's values unless it pauses."""
-from flask_socketio import Namespace, emit, join_room, leave_room
+from flask_socketio import emit, join_room, leave_room
 
-from server.namespaces.replies import replies
+from server.namespaces.replies import AnsweringNamespace, replies
 
 SUBSCRIBERS = 'ticker:subscribers'
 
 
-class TickerNamespace(Namespace):
+class TickerNamespace(AnsweringNamespace):
     """Handlers for /test_conn; the values come from one shared ``Ticker``."""
 
     def __init__(self, namespace, ticker):

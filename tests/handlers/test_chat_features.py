@@ -39,6 +39,7 @@ def test_set_nick_renames_and_tells_every_room_of_the_client(app):
     infos = events(ana, 'room_info')
     assert sorted(i['room'] for i in infos) == ['games', 'lobby']
     (seen_by_bob,) = events(bob, 'room_info')
+    assert seen_by_bob['kind'] == 'rename'
     assert seen_by_bob['msg'] == f'{ana.nick} is now known as Ana'
     assert seen_by_bob['previous_nick'] == ana.nick and seen_by_bob['nick'] == 'Ana'
     assert 'Ana' in seen_by_bob['members'] and ana.nick not in seen_by_bob['members']
@@ -130,6 +131,7 @@ def test_the_longest_standing_member_closes_a_room(app):
     for client in (owner, member):
         (info,) = events(client, 'room_info')
         assert info['msg'] == 'Room closing: lobby' and info['closing'] is True
+        assert info['kind'] == 'close'
         assert info['members'] == []
     assert ask(member, 'room_message', {'room': 'lobby', 'text': 'x'})['error']['code'] == \
         'not_in_room'
@@ -179,7 +181,8 @@ def test_history_pages_back_and_forth(app):
 
 @pytest.mark.parametrize('payload, code', [
     ({'room': 'lobby', 'before_id': 2, 'since_id': 1}, 'bad_request'),
-    ({'room': 'lobby', 'limit': 201}, 'bad_request'),
+    ({'room': 'lobby', 'limit': 0}, 'bad_request'),
+    ({'room': 'lobby', 'since_id': 2 ** 64}, 'bad_request'),
     ({'room': 'lobby', 'before_id': -1}, 'bad_request'),
     ({'room': 'elsewhere'}, 'not_in_room'),
 ])
@@ -203,8 +206,8 @@ def test_a_retried_send_with_the_same_client_id_is_stored_and_delivered_once(app
 def test_over_the_rate_limit_a_client_is_refused_and_others_are_not():
     app = make_app(RATE_LIMIT_PER_SECOND=0.1, RATE_LIMIT_BURST=3, FLOOD_STRIKES=100)
     hasty, calm = connect(app), connect(app)
-    replies = [ask(hasty, 'my_event', {'data': 'x'}) for _ in range(5)]
-    assert [r['ok'] for r in replies] == [True, True, True, False, False]
+    replies = [ask(hasty, 'my_event', {'data': 'x'}) for _ in range(4)]
+    assert [r['ok'] for r in replies] == [True, True, False, False]  # the connect took one
     assert replies[-1]['error']['code'] == 'rate_limited'
     hasty.emit('my_event', {'data': 'no ack'}, namespace=NS)
     assert events(hasty, 'error')[-1]['error']['code'] == 'rate_limited'
@@ -215,7 +218,7 @@ def test_over_the_rate_limit_a_client_is_refused_and_others_are_not():
 def test_a_client_that_keeps_flooding_is_disconnected():
     app = make_app(RATE_LIMIT_PER_SECOND=0.1, RATE_LIMIT_BURST=2, FLOOD_STRIKES=3)
     flooder, member = in_room(app, 'lobby', 2)
-    for _ in range(1 + 3):  # the join spent one of the two tokens
+    for _ in range(3):  # the connect and the join spent both tokens
         ask(flooder, 'typing', {'room': 'lobby', 'typing': False})
     assert flooder.is_connected(NS)
     flooder.emit('typing', {'room': 'lobby', 'typing': False}, namespace=NS)
@@ -240,8 +243,9 @@ def test_nick_length_and_history_page_caps_come_from_the_configuration():
     (ana,) = in_room(app, 'lobby', 1)
     assert ask(ana, 'set_nick', {'nick': 'Anna'})['ok'] is True
     assert ask(ana, 'set_nick', {'nick': 'Annie'})['error']['code'] == 'invalid_nick'
-    assert ask(ana, 'history', {'room': 'lobby', 'limit': 4})['error']['code'] == 'bad_request'
     post(ana, 'lobby', 5)
+    capped = ask(ana, 'history', {'room': 'lobby', 'limit': 4})
+    assert [m['id'] for m in capped['messages']] == [3, 4, 5] and capped['more'] is True
     page = ask(connect(app), 'join', {'room': 'lobby', 'since_id': 0})
     assert [m['id'] for m in page['history']] == [1, 2, 3] and page['more'] is True
 
@@ -321,3 +325,30 @@ def test_direct_history_returns_the_sessions_messages_and_retries_are_stored_onc
     later = ask(back, 'direct_history', {'since_id': history['messages'][0]['id']})
     assert [m['text'] for m in later['messages']] == ['hi ana']
     assert ask(back, 'direct_history', {'since_id': 'x'})['error']['code'] == 'bad_request'
+
+
+def test_leaving_and_rejoining_the_namespace_buys_no_fresh_allowance():
+    app = make_app(RATE_LIMIT_PER_SECOND=0.1, RATE_LIMIT_BURST=3, FLOOD_STRIKES=100)
+    client = connect(app)
+    ask(client, 'my_event', {'data': 'x'})
+    ask(client, 'my_event', {'data': 'x'})
+    client.disconnect(namespace=NS)
+    client.connect(namespace=NS)
+    assert not client.is_connected(NS)
+
+
+def test_an_event_name_that_is_not_a_string_is_dropped(app):
+    client = connect(app)
+    client.emit(['not', 'a', 'name'], {'room': 'x'}, namespace=NS)
+    assert events(client) == []
+    assert ask(client, 'my_event', {'data': 'still here'}) == {'ok': True}
+
+
+
+def test_a_huge_since_id_is_refused_before_the_join_takes_effect(app):
+    ana, bob = connect(app), connect(app)
+    ask(bob, 'join', {'room': 'lobby'})
+    events(bob)
+    assert ask(ana, 'join', {'room': 'lobby', 'since_id': 2 ** 70})['error']['code'] == 'bad_request'
+    assert events(bob) == []
+    assert ask(bob, 'room_members', {'room': 'lobby'})['members'] == [bob.nick]

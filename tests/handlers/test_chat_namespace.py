@@ -50,7 +50,8 @@ def test_join_announces_to_the_room_and_acks_members_and_history(app):
     ack = ask(ana, 'join', {'room': 'lobby'})
     assert ack == {'ok': True, 'room': 'lobby', 'members': [ana.nick], 'history': [], 'more': False}
     assert events(ana, 'room_info') == [{
-        'msg': 'New member joined: lobby', 'room': 'lobby', 'nick': ana.nick, 'members': [ana.nick],
+        'kind': 'join', 'msg': 'New member joined: lobby', 'room': 'lobby', 'nick': ana.nick,
+        'members': [ana.nick],
     }]
     ack = ask(bob, 'join', {'room': '  lobby '})
     members = sorted([ana.nick, bob.nick], key=str.casefold)
@@ -102,7 +103,8 @@ def test_leave_tells_the_remaining_members_and_stops_delivery(app):
     events(ana), events(bob)
     assert ask(bob, 'leave', {'room': 'lobby'}) == {'ok': True, 'room': 'lobby'}
     assert events(ana, 'room_info') == [{
-        'msg': 'Member left: lobby', 'room': 'lobby', 'nick': bob.nick, 'members': [ana.nick],
+        'kind': 'leave', 'msg': 'Member left: lobby', 'room': 'lobby', 'nick': bob.nick,
+        'members': [ana.nick],
     }]
     assert events(bob) == []
     ask(ana, 'room_message', {'room': 'lobby', 'text': 'still here?'})

@@ -117,3 +117,15 @@ def test_a_hasty_client_is_refused_and_a_flooding_one_dropped_while_others_chat(
         left = calm.wait_for('room_info', where=lambda i: i['msg'] == 'Member left: lobby')
         assert left[0]['nick'] == flooder.nick
         assert calm.call('room_message', {'room': 'lobby', 'text': 'still here'})['ok'] is True
+
+
+def test_the_connection_a_session_leaves_is_told_why_it_is_closed(live_server):
+    with chat_client(live_server, nick='Ana') as first:
+        token = first.wait_for('my_response')[0]['session']
+        with chat_client(live_server, nick='Ana') as impostor:
+            assert impostor.nick != 'Ana'
+        with RecordingClient(live_server.url, ['/chat'],
+                             auth={'nick': 'Ana', 'session': token}) as second:
+            assert second.wait_for('my_response')[0]['nick'] == 'Ana'
+            assert first.wait_for('session_moved') == [{}]
+            first.wait_disconnected()

@@ -44,9 +44,16 @@ def test_strikes_recover_over_time():
         assert limiter.check('steady') is Verdict.REFUSE
 
 
-def test_forget_resets_a_client():
+def test_idle_clients_are_pruned_only_once_their_buckets_would_be_full_again():
     clock = Clock()
-    limiter = RateLimiter(rate=1, burst=1, strikes=1, clock=clock)
-    limiter.check('a')
-    limiter.forget('a')
-    assert limiter.check('a') is Verdict.ALLOW
+    limiter = RateLimiter(rate=1, burst=2, strikes=3, clock=clock)
+    for client in ('idle', 'busy'):
+        for _ in range(4):
+            limiter.check(client)
+    clock.now = 2.9
+    limiter.check('busy')
+    assert len(limiter) == 2
+    clock.now = 3.5
+    limiter.check('busy')
+    assert len(limiter) == 1
+    assert limiter.check('idle') is Verdict.ALLOW

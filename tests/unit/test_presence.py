@@ -11,7 +11,7 @@ def sequence(*nicks):
 
 def test_guest_nicks_look_generated():
     nick = guest_nick()
-    assert nick.startswith('guest-') and len(nick) == len('guest-') + 4
+    assert nick.startswith('guest-') and len(nick) == len('guest-') + 6
 
 
 def test_connect_gives_each_client_a_nick_nobody_else_holds():

@@ -108,3 +108,12 @@ def test_a_failing_publish_does_not_kill_the_task():
     ticker.client_connected()
     assert [v['seq'] for v in calls.wait_for(3)][:3] == [1, 2, 3]
     ticker.stop()
+
+
+def test_after_a_stop_for_good_no_client_starts_the_task_again():
+    ticker = make_ticker(lambda value: None)
+    ticker.client_connected()
+    ticker.stop()
+    ticker.client_disconnected()
+    ticker.client_connected()
+    assert not ticker.running

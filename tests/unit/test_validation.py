@@ -58,8 +58,8 @@ def test_nicks_are_trimmed():
     assert validation.nick({'nick': '  Ana  '}, 'nick', 32) == 'Ana'
 
 
-@pytest.mark.parametrize('value', [-1, 1.5, '3', True])
-def test_ids_must_be_whole_numbers(value):
+@pytest.mark.parametrize('value', [-1, 1.5, '3', True, 2 ** 63])
+def test_ids_must_be_whole_numbers_sqlite_can_hold(value):
     assert refused(validation.optional_id, {'since_id': value}, 'since_id') == 'bad_request'
 
 
@@ -70,9 +70,14 @@ def test_absent_optional_values_give_defaults():
     assert validation.optional_id({'since_id': 0}, 'since_id') == 0
 
 
-@pytest.mark.parametrize('limit', [0, 201, 'ten', False])
-def test_limits_must_be_in_range(limit):
+@pytest.mark.parametrize('limit', [0, -3, 'ten', False, 2.5])
+def test_limits_must_be_whole_and_positive(limit):
     assert refused(validation.optional_limit, {'limit': limit}, 50, 200) == 'bad_request'
+
+
+def test_limits_are_capped_at_the_page_size():
+    assert validation.optional_limit({'limit': 500}, 50, 200) == 200
+    assert validation.optional_limit({}, 300, 200) == 200
 
 
 @pytest.mark.parametrize('client_id', ['', 'x' * 65, 'has space', '<script>', 7])
