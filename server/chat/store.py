@@ -45,6 +45,13 @@ CREATE UNIQUE INDEX direct_messages_client_id
 CREATE INDEX direct_messages_sender_key ON direct_messages (sender_key, id);
 CREATE INDEX direct_messages_recipient_key ON direct_messages (recipient_key, id);
 """,
+    # A room message's client_id is the sender's: another session reusing it stores its own.
+    """
+ALTER TABLE room_messages ADD COLUMN sender_key TEXT;
+DROP INDEX room_messages_client_id;
+CREATE UNIQUE INDEX room_messages_client_id
+    ON room_messages (room, sender_key, client_id) WHERE client_id IS NOT NULL;
+""",
 ]
 
 _ROOM_COLUMNS = 'id, room, nick, text, ts'
@@ -128,17 +135,18 @@ class MessageStore:
         with self._lock:
             self._db.close()
 
-    def append(self, room, nick, text, client_id=None):
+    def append(self, room, nick, text, sender_key=None, client_id=None):
         """Store a room message under the room's next id; return ``(message, duplicate)``.
 
-        With a ``client_id`` already stored for the room, nothing is written and the stored
-        message is returned with ``duplicate`` true.
+        When the sender's session already stored this ``client_id`` in the room, nothing is
+        written and the stored message is returned with ``duplicate`` true.
         """
         with self._lock, self._transaction():
             if client_id is not None:
                 row = self._db.execute(
-                    f'SELECT {_ROOM_COLUMNS} FROM room_messages WHERE room = ? AND client_id = ?',
-                    (room, client_id)).fetchone()
+                    f'SELECT {_ROOM_COLUMNS} FROM room_messages '
+                    'WHERE room = ? AND sender_key IS ? AND client_id = ?',
+                    (room, sender_key, client_id)).fetchone()
                 if row:
                     return Message(*row), True
             (next_id,) = self._db.execute(
@@ -146,9 +154,9 @@ class MessageStore:
                 (room,)).fetchone()
             message = Message(next_id, room, nick, text, self._clock())
             self._db.execute(
-                'INSERT INTO room_messages (room, id, nick, text, ts, client_id) '
-                'VALUES (?, ?, ?, ?, ?, ?)',
-                (room, message.id, nick, text, message.ts, client_id))
+                'INSERT INTO room_messages (room, id, nick, text, ts, sender_key, client_id) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?)',
+                (room, message.id, nick, text, message.ts, sender_key, client_id))
         return message, False
 
     def append_direct(self, sender, recipient, text, sender_key, recipient_key, client_id=None):

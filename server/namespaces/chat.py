@@ -175,7 +175,8 @@ class ChatNamespace(AnsweringNamespace):
         client_id = validation.optional_client_id(payload)
         self._require_member(room)
         nick = self._nick()
-        message, duplicate = self.store.append(room, nick, text, client_id)
+        message, duplicate = self.store.append(room, nick, text,
+                                               self.presence.key(request.sid), client_id)
         if not duplicate:
             self._stop_typing(room, nick)
             self.emit('chat_message', message.to_dict(), room=room_key(room))

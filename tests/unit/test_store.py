@@ -28,12 +28,19 @@ def test_ids_increase_by_one_per_room(store):
 
 
 def test_a_retried_client_id_is_stored_once(store):
-    sent, duplicate = store.append('a', 'ana', 'once', client_id='c-1')
-    again, duplicate_again = store.append('a', 'ana', 'once', client_id='c-1')
+    sent, duplicate = store.append('a', 'ana', 'once', 'key-ana', client_id='c-1')
+    again, duplicate_again = store.append('a', 'ana', 'once', 'key-ana', client_id='c-1')
     assert duplicate is False and duplicate_again is True
     assert again == sent
     assert texts(store.recent('a', 10)) == ['once']
-    assert store.append('other-room', 'ana', 'same id elsewhere', client_id='c-1')[1] is False
+    assert store.append('other-room', 'ana', 'elsewhere', 'key-ana', client_id='c-1')[1] is False
+
+
+def test_another_sender_reusing_a_client_id_stores_its_own_message(store):
+    store.append('a', 'ana', 'from ana', 'key-ana', client_id='c-1')
+    theirs, duplicate = store.append('a', 'eve', 'from eve', 'key-eve', client_id='c-1')
+    assert duplicate is False and theirs.text == 'from eve'
+    assert texts(store.recent('a', 10)) == ['from ana', 'from eve']
 
 
 def test_recent_before_and_since_page_in_both_directions(store):
@@ -95,13 +102,14 @@ def test_direct_history_is_per_session_in_both_directions(store):
 def test_a_database_from_the_first_schema_is_upgraded_in_place(tmp_path):
     path = tmp_path / 'old.db'
     old = sqlite3.connect(path)
-    old.executescript(MIGRATIONS[0] + 'PRAGMA user_version = 1;')
+    old.executescript(MIGRATIONS[0] + 'PRAGMA user_version = 1;')  # the first released schema
     old.execute("INSERT INTO direct_messages (sender, recipient, text, ts) VALUES ('a', 'b', 'x', 1)")
     old.execute("INSERT INTO room_messages VALUES ('r', 1, 'a', 'kept', 1, NULL)")
     old.commit()
     old.close()
     store = MessageStore(str(path))
     assert [m.text for m in store.recent('r', 5).messages] == ['kept']
+    assert store.append('r', 'a', 'next', 'ka', client_id='c')[0].id == 2
     assert store.append_direct('a', 'b', 'y', 'ka', 'kb')[0].id == 2
     assert store._db.execute('PRAGMA user_version').fetchone() == (len(MIGRATIONS),)
     store.close()
