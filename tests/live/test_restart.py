@@ -7,9 +7,9 @@ from tests.support.sio_client import RecordingClient
 pytestmark = pytest.mark.live
 
 
-def chat_client(server):
-    client = RecordingClient(server.url, ['/chat'])
-    client.wait_for('my_response')
+def chat_client(server, session=None):
+    client = RecordingClient(server.url, ['/chat'], auth={'session': session} if session else None)
+    client.session = client.wait_for('my_response')[0]['session']
     return client
 
 
@@ -33,12 +33,13 @@ def test_restart_mid_conversation_loses_nothing(output_dir):
             bob.close()
             for n in (4, 5):
                 assert send(ana, f'm{n}', client_id=f'ana-{n}')['id'] == n
+            ana_session = ana.session
         assert first.stop() == 0
     finally:
         first.kill()
 
     with LiveServer(output_dir / 'second.log', DATABASE_URL=database) as second, \
-            chat_client(second) as ana, chat_client(second) as bob:
+            chat_client(second, session=ana_session) as ana, chat_client(second) as bob:
         whole = ana.call('join', {'room': 'lobby'})['history']
         assert [(m['id'], m['text']) for m in whole] == [(n, f'm{n}') for n in range(1, 6)]
 
