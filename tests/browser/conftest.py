@@ -19,7 +19,7 @@ CHROMIUM_ARGS = [
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ]
 TIMEOUT_MS = 5_000
-NICK = re.compile(r'^guest-[0-9a-f]{4}$')
+NICK = re.compile(r'^guest-[0-9a-f]{6}$')
 
 expect.set_options(timeout=TIMEOUT_MS)
 

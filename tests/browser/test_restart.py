@@ -86,3 +86,33 @@ def test_pages_resume_after_a_restart_with_the_whole_history(open_page, live_ser
     expect(carol.message_texts()).to_have_text([
         'before the restart, from alice', 'before the restart, from bob', 'after the restart'])
     bob.screenshot(output_dir / 'bob-after-restart.png')
+
+
+def test_a_paused_ticker_goes_on_after_a_restart_with_the_new_servers_seq(open_page,
+                                                                         live_server,
+                                                                         output_dir):
+    page = open_page()
+    page.allow(r'socket\.io/')  # reconnection attempts fail while the server is down
+    toggle = page.by('ticker-toggle')
+    page.wait_for_seq_above(25, timeout=15_000)  # a restarted server counts from 1: well below
+    toggle.click()
+    expect(toggle).to_have_attribute('data-state', 'paused')
+    paused_at = page.seq()
+
+    live_server.restart()
+
+    # Back, and still paused: the panel shows what it showed.
+    expect(page.by('ticker-status')).to_have_attribute('data-state', 'connected',
+                                                        timeout=RECONNECT_MS)
+    expect(toggle).to_have_attribute('data-state', 'paused')
+    expect(toggle).to_be_enabled()
+    expect(page.by('ticker-seq')).to_have_text(str(paused_at))
+
+    # Resumed, it follows the new server, whose seq is smaller than the one shown before.
+    toggle.click()
+    expect(toggle).to_have_attribute('data-state', 'live')
+    page.page.wait_for_function(
+        'n => Number(document.querySelector(\'[data-testid="ticker-seq"]\').textContent) < n',
+        arg=paused_at)
+    page.wait_for_seq_above(page.seq())  # and goes on
+    page.screenshot(output_dir / 'ticker-resumed.png')

@@ -1,7 +1,9 @@
 """Sessions in headless Chromium against the real server: each tab keeps a session token in
-sessionStorage, so a reload keeps its nick, rooms and direct messages; a direct message sent to a
-connection that had silently died arrives after the reconnect; two tabs are two sessions; and a
-direct message whose acknowledgement is lost is sent again and stored once.
+sessionStorage (while the page is away: the page takes it out at load and puts it back when it
+goes), so a reload keeps its nick, rooms and direct messages; a direct message sent to a
+connection that had silently died arrives after the reconnect; two tabs are two sessions, a
+duplicated tab too; a session continued elsewhere says so; and a direct message whose
+acknowledgement is lost is sent again and stored once.
 
 Pages come from the ``open_page`` fixture, which also fails a test on any console error,
 uncaught exception, failed request or request to another host.
@@ -12,6 +14,8 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from tests.support.sio_client import RecordingClient
+
 pytestmark = pytest.mark.browser
 
 SOCKET_IO = re.compile(r'/socket\.io/')
@@ -21,6 +25,7 @@ CHAT_EMIT = re.compile(r'^42/chat,(\d+)(\[.*\])$', re.DOTALL)
 CHAT_ACK = re.compile(r'^43/chat,(\d+)(\[.*\])$', re.DOTALL)
 ENGINE_IO_PING, ENGINE_IO_PONG = '2', '3'
 SESSION_KEY = 'relay.tab.session'
+READ_SESSION_STORAGE = 'Object.fromEntries(Object.entries(sessionStorage))'
 
 
 def sorted_nicks(*nicks):
@@ -188,10 +193,6 @@ def test_two_tabs_of_one_browser_are_two_sessions(open_page, output_dir):
     expect(second.by('error-line')).to_have_text(
         f'The nick "Ana" is in use elsewhere, so you are {second_nick} in this tab.')
     assert second.page.evaluate("localStorage.getItem('relay.nick')") == 'Ana'
-    tokens = [page.page.evaluate(f"sessionStorage.getItem('{SESSION_KEY}')")
-              for page in (first, second)]
-    distinct = all(tokens) and tokens[0] != tokens[1]  # (never print a token)
-    assert distinct, 'each tab must hold its own session token'
 
     second.join('lobby')
     for page in (first, second):
@@ -213,6 +214,107 @@ def test_two_tabs_of_one_browser_are_two_sessions(open_page, output_dir):
     expect(second.message('still the first tab')).to_have_count(1)
     first.screenshot(output_dir / 'first.png')
     second.screenshot(output_dir / 'second.png')
+
+    # Each tab leaves its own session token in its sessionStorage when the page goes (here to
+    # another page of the same origin, which can read it).
+    for page in (first, second):
+        page.allow(r'socket\.io/|favicon\.ico')  # leaving cuts the connection; no icon there
+        page.page.goto(page.base_url + '/healthz')
+    tokens = [page.page.evaluate(f"sessionStorage.getItem('{SESSION_KEY}')")
+              for page in (first, second)]
+    distinct = all(tokens) and tokens[0] != tokens[1]  # (never print a token)
+    assert distinct, 'each tab must hold its own session token'
+
+
+def test_a_duplicated_tab_starts_its_own_session(open_page, output_dir):
+    first = open_page()
+    first.set_nick('Ana')
+    expect(first.by('my-nick')).to_have_text('Ana')
+    first.join('lobby')
+    first.send('before the copy')
+
+    # Duplicating a tab copies its sessionStorage as it is: here, into a new tab of the same
+    # browser before its page runs.
+    copied = first.page.evaluate(READ_SESSION_STORAGE)
+
+    def duplicate(page):
+        page.add_init_script(script=f'''
+            for (const [key, value] of Object.entries({json.dumps(copied)})) {{
+              sessionStorage.setItem(key, value);
+            }}''')
+
+    second = open_page(setup=duplicate, beside=first)  # a guest: "Ana" is the first tab's
+    second_nick = second.nick()
+    expect(second.by('error-line')).to_have_text(
+        f'The nick "Ana" is in use elsewhere, so you are {second_nick} in this tab.')
+
+    # The first tab goes on as it was.
+    expect(first.by('chat-status')).to_have_attribute('data-state', 'connected')
+    expect(first.by('kicked-banner')).to_be_hidden()
+    expect(first.by('my-nick')).to_have_text('Ana')
+    expect(first.page.get_by_test_id('system-message').filter(
+        has_text=re.compile('Connection lost|Disconnected|continued'))).to_have_count(0)
+    second.join('lobby')
+    for page in (first, second):
+        expect(page.member_nicks()).to_have_text(sorted_nicks('Ana', second_nick))
+    first.send('still the first tab')
+    expect(second.message('still the first tab')).to_have_count(1)
+    expect(first.message_texts()).to_have_text(['before the copy', 'still the first tab'])
+    assert SESSION_KEY not in copied, 'a live page must not leave its token to be copied'
+
+    # A reload of the first tab still finds its session.
+    first.reload(nick='Ana')
+    expect(first.by('error-line')).to_have_text('')
+    expect(first.by('active-room')).to_have_text('# lobby')
+    expect(first.message_texts()).to_have_text(['before the copy', 'still the first tab'])
+    for page in (first, second):
+        expect(page.member_nicks()).to_have_text(sorted_nicks('Ana', second_nick))
+    first.screenshot(output_dir / 'first.png')
+
+
+def test_a_session_continued_elsewhere_says_so_and_comes_back(open_page, live_server,
+                                                               output_dir):
+    page = open_page()
+    page.allow(r'socket\.io/|favicon\.ico')  # leaving cuts the connection; no icon there
+    page.set_nick('Ana')
+    expect(page.by('my-nick')).to_have_text('Ana')
+    page.join('lobby')
+
+    # The page's token is in sessionStorage only while the page is away (here on another page of
+    # the same origin, which can read it).
+    page.page.goto(live_server.url + '/healthz')
+    stored = page.page.evaluate(f"sessionStorage.getItem('{SESSION_KEY}')")
+    assert stored, 'the page must leave its token for the reload'
+    token = json.loads(stored)
+    page.page.goto(live_server.url + '/')
+    page.wait_ready('Ana')
+
+    # The same session connects elsewhere (another window, another device): it takes the nick,
+    # and the page says where the chat went, not that it flooded.
+    banner = page.by('kicked-banner')
+    auth = {'nick': 'Ana', 'session': token}
+    with RecordingClient(live_server.url, ['/chat'], auth=auth) as other:
+        (greeting,) = other.wait_for('my_response')
+        assert greeting['nick'] == 'Ana'
+        expect(banner).to_be_visible()
+        expect(page.by('moved-text')).to_contain_text(
+            'This chat continued in another tab or window.')
+        expect(page.by('kicked-text')).to_be_hidden()
+        expect(page.by('reconnect-button')).to_have_text('Use it here')
+        expect(page.by('chat-status')).to_have_attribute('data-state', 'kicked')
+        expect(page.page.get_by_test_id('system-message').filter(
+            has_text='This chat continued in another tab or window.')).to_have_count(1)
+        page.screenshot(output_dir / 'moved.png')
+
+        # "Use it here" takes it back.
+        page.by('reconnect-button').click()
+        expect(page.by('chat-status')).to_have_attribute('data-state', 'connected')
+        expect(banner).to_be_hidden()
+        expect(page.by('my-nick')).to_have_text('Ana')
+        expect(page.by('member-list').get_by_test_id('member-nick')).to_have_text(['Ana'])
+        other.wait_for('session_moved')
+        other.wait_disconnected()
+    assert page.page.evaluate(f"sessionStorage.getItem('{SESSION_KEY}')") is None
 
 
 def test_a_direct_message_whose_ack_is_lost_is_sent_again_and_stored_once(open_page, output_dir):

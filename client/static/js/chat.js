@@ -16,6 +16,7 @@ import { initTyping } from './typing.js';
 const MAX_INPUT_HEIGHT_PX = 160;
 const CONFIRM_CLOSE_MS = 4000;
 const TAB_ACTIVE = 'active'; // the key of the conversation shown in this tab
+const RECONNECT_LABEL = { kicked: 'Reconnect', moved: 'Use it here' };
 
 /**
  * Wire the chat panel to a /chat socket. notify(message, tone) shows a message; me is the
@@ -38,6 +39,8 @@ export function initChat({ socket, notify, me }) {
   const messageInput = byTestId('message-input');
   const sendButton = byTestId('send-button');
   const banner = byTestId('kicked-banner');
+  const kickedText = byTestId('kicked-text');
+  const movedText = byTestId('moved-text');
   const reconnectButton = byTestId('reconnect-button');
 
   // ---- State ----------------------------------------------------------------------------
@@ -46,6 +49,7 @@ export function initChat({ socket, notify, me }) {
     conversations: new Map(), // key (see conversationKey) -> conversation, in the order opened
     active: null, // the conversation shown
     kicked: false, // the server closed /chat on purpose: only the Reconnect button reopens it
+    moved: false, // ...because this session connected elsewhere (another tab or window)
     confirmClose: null, // timer while the Close room button asks for a second click
     selectListeners: [],
     restoreKey: readTab(TAB_ACTIVE), // shown before a reload: shown again once it is back
@@ -183,6 +187,17 @@ export function initChat({ socket, notify, me }) {
     return online ? `Message ${where}` : `Offline: messages to ${where} go out once reconnected`;
   }
 
+  // ---- Helpers: the banner --------------------------------------------------------------
+  // Shown while the server has closed /chat on purpose: for flooding, or because this session
+  // connected in another tab or window (the server says session_moved just before).
+
+  function showBanner() {
+    banner.hidden = !state.kicked;
+    kickedText.hidden = state.moved;
+    movedText.hidden = !state.moved;
+    reconnectButton.textContent = RECONNECT_LABEL[state.moved ? 'moved' : 'kicked'];
+  }
+
   // ---- Helpers: closing a room ----------------------------------------------------------
   // A destructive click: the first one asks, a second one within a few seconds does it.
 
@@ -273,17 +288,24 @@ export function initChat({ socket, notify, me }) {
     notify(failure(`The server refused "${reply?.event ?? 'a request'}"`, reply?.error));
   });
 
+  socket.on('session_moved', () => {
+    state.moved = true;
+  });
+
   socket.on('connect', () => {
     state.kicked = false;
-    banner.hidden = true;
+    state.moved = false;
+    showBanner();
     reconnectButton.disabled = false;
     updateControls();
   });
 
   socket.on('disconnect', (reason) => {
     state.kicked = reason === 'io server disconnect';
-    banner.hidden = !state.kicked;
-    const line = state.kicked ? 'Disconnected by the server.' : 'Connection lost. Reconnecting…';
+    state.moved = state.kicked && state.moved;
+    showBanner();
+    const line = !state.kicked ? 'Connection lost. Reconnecting…'
+      : state.moved ? 'This chat continued in another tab or window.' : 'Disconnected by the server.';
     for (const conv of state.conversations.values()) conv.addSystemLine([line], 'warn');
     resetCloseButton();
     updateControls();

@@ -27,9 +27,10 @@ export function conversationKey(kind, name) {
 
 /**
  * Build a conversation (not yet on the page). kind is 'room' or 'direct'; name is the room or
- * the other person's nick. isMine(nick) tells our own messages apart; onSelect, onClose and
- * onLoadOlder (rooms only) are called from its tab and its "Load older messages" button;
- * onNewest(conv), if given, whenever a message newer than every one seen arrives.
+ * the other person's nick. isMine(nick) tells our own messages apart by their nick (unless
+ * addMessage is told); onSelect, onClose and onLoadOlder (rooms only) are called from its tab
+ * and its "Load older messages" button; onNewest(conv), if given, whenever a message newer than
+ * every one seen arrives.
  */
 export function createConversation({ kind, name, isMine, onSelect, onClose, onLoadOlder, onNewest }) {
   const spec = KINDS[kind];
@@ -102,8 +103,8 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
     });
   }
 
-  function messageLine(message, { pending = false } = {}) {
-    const mine = pending || isMine(message.nick);
+  function messageLine(message, { pending = false, mine = null } = {}) {
+    mine = pending || (mine ?? isMine(message.nick));
     const classes = ['message', mine ? 'mine' : '', pending ? 'pending' : ''].filter(Boolean);
     return h('div', {
       className: classes.join(' '),
@@ -153,8 +154,8 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
     }
   }
 
-  function countUnread(message) {
-    if (!conv.active && !isMine(message.nick)) {
+  function countUnread(message, mine) {
+    if (!conv.active && !(mine ?? isMine(message.nick))) {
       conv.unread += 1;
       showUnread();
     }
@@ -170,9 +171,10 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
 
   /**
    * Add a message ({id, nick, text, ts}) unless it is shown already, in id order. Returns
-   * whether it was added. quiet: one this tab had received before (a reload), not unread.
+   * whether it was added. quiet: one this tab had received before (a reload), not unread;
+   * mine: whether it is ours, when known otherwise than by its nick (acknowledged to this tab).
    */
-  conv.addMessage = (message, { quiet = false } = {}) => {
+  conv.addMessage = (message, { quiet = false, mine = null } = {}) => {
     if (conv.ids.has(message.id)) return false;
     noteId(message.id);
     // Usually the newest; a message missed while offline can arrive after newer lines.
@@ -182,8 +184,8 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
       if (Number(line.dataset.id) < message.id) break;
       before = line;
     }
-    insertLine(messageLine(message), before);
-    if (!quiet) countUnread(message);
+    insertLine(messageLine(message, { mine }), before);
+    if (!quiet) countUnread(message, mine);
     return true;
   };
 

@@ -42,8 +42,15 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
   const sameNick = (a, b) => typeof a === 'string' && typeof b === 'string'
     && a.toLowerCase() === b.toLowerCase();
 
-  /** The other person of a message of this session's: this tab may have had several nicks. */
-  const peerOf = (message) => (me.isMine(message.to) ? message.from : message.to);
+  /**
+   * The other person of a message of this session's (it is to or from us): this tab may have
+   * had several nicks, and someone else may hold one of them now.
+   */
+  function peerOf(message) {
+    if (sameNick(message.from, me.nick())) return message.to;
+    if (sameNick(message.to, me.nick())) return message.from;
+    return me.hadNick(message.to) && !me.hadNick(message.from) ? message.from : message.to;
+  }
 
   /** The conversation with `nick`, opened (not shown) if there is none yet. */
   function ensure(nick) {
@@ -108,7 +115,9 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
   function add(conv, message, { quiet = false } = {}) {
     if (!isDirectMessage(message)) return;
     note(message.id);
-    conv.addMessage({ id: message.id, nick: message.from, text: message.text, ts: message.ts }, { quiet });
+    const mine = peerOf(message) === message.to; // it went out from this session
+    conv.addMessage({ id: message.id, nick: message.from, text: message.text, ts: message.ts },
+      { quiet, mine });
   }
 
   function note(id) {
@@ -119,17 +128,22 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
 
   /**
    * Fetch the direct messages of this session newer than the newest one held, page by page.
-   * A reconnect meanwhile starts a new catch-up, and this one stops.
+   * Each page follows the last one received: messages that arrive meanwhile (and the acks of
+   * ours) are newer than the ones still to fetch. A reconnect meanwhile starts a new catch-up,
+   * and this one stops.
    */
   async function catchUp() {
     const sync = ++state.sync;
     try {
+      let cursor = state.lastId;
       let more = true;
       while (more && sync === state.sync) {
-        const reply = await request(socket, 'direct_history', { since_id: state.lastId, limit: HISTORY_PAGE });
+        const reply = await request(socket, 'direct_history', { since_id: cursor, limit: HISTORY_PAGE });
         const messages = Array.isArray(reply.messages) ? reply.messages.filter(isDirectMessage) : [];
         for (const message of messages) receive(message, { fromHistory: true });
-        more = reply.more === true && messages.length > 0;
+        const newest = Math.max(cursor, ...messages.map((message) => message.id));
+        more = reply.more === true && newest > cursor;
+        cursor = newest;
       }
     } catch (error) {
       if (sync === state.sync && socket.connected) {

@@ -30,7 +30,8 @@ const tickerSocket = io(TICKER_NAMESPACE, { autoConnect: false });
 
 const notify = createNotifier(document.querySelector('.toast'));
 
-// A chat the server closed for flooding waits for its Reconnect button (see chat.js).
+// A chat the server closed on purpose (flooding, or the session moved to another tab) waits
+// for its Reconnect button (see chat.js).
 watchConnection(chatSocket, byTestId('chat-status'), { onServerError: notify, retryWhenKicked: false });
 watchConnection(tickerSocket, byTestId('ticker-status'), { onServerError: notify });
 

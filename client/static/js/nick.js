@@ -1,6 +1,7 @@
 // Your nick: shown in the chat panel's head and changed with the nick form. This tab keeps its
-// nick (and the session token that proves it is ours) in sessionStorage, so that a reload or a
-// reconnect takes it back at once, even from our own old connection the server still holds.
+// nick (and the session token that proves it is ours) with its state (session.js), so that a
+// reload or a reconnect takes it back at once, even from our own old connection the server
+// still holds.
 // The nick chosen last is kept in localStorage too, for the next new tab.
 
 import { request } from './connection.js';
@@ -13,12 +14,18 @@ import { keepSessionToken, readTab, sessionToken, writeTab } from './session.js'
 const STORAGE_KEY = 'relay.nick'; // localStorage: the nick a new tab asks for
 const TAB_NICK = 'nick'; // this tab's nick
 const TAB_NICKS = 'nicks'; // every nick this tab has had
+const TAB_TAKEN = 'nicksTaken'; // nicks this tab had that someone else was seen holding since
 
 /**
- * Wire the nick display and form to a /chat socket. Returns
- * { nick(), isMine(nick), onChange(listener), onGreeting(listener), auth() }: auth() is the
- * payload for the socket's connect (`{nick?, session?}`); listener(nick, previous) runs on every
- * change of nick; a greeting listener runs once the server has named us on each connect.
+ * Wire the nick display and form to a /chat socket. Returns { nick(), isMine(nick),
+ * hadNick(nick), noteHeld(nicks), onChange(listener), onGreeting(listener), auth() }: isMine
+ * says whether a message from `nick` is ours (see below); hadNick whether this tab ever had it;
+ * noteHeld is told the nicks other people hold now (a room's members); auth() is the payload
+ * for the socket's connect (`{nick?, session?}`); listener(nick, previous) runs on every change
+ * of nick; a greeting listener runs once the server has named us on each connect.
+ *
+ * A message is ours when it comes from our nick, or from a nick this tab had before, unless
+ * someone else has been seen holding that nick since (then nobody can tell whose it was).
  */
 export function initNick({ socket, notify }) {
   // ---- DOM refs -------------------------------------------------------------------------
@@ -35,7 +42,8 @@ export function initNick({ socket, notify }) {
 
   const state = {
     nick: null,
-    known: new Set(readNicks()), // every nick this tab has had: its old messages are still its own
+    known: new Set(readNicks(TAB_NICKS)), // every nick this tab has had
+    taken: new Set(readNicks(TAB_TAKEN)), // of those, the ones seen held by someone else since
     asked: null, // the nick asked for on the latest connect
     listeners: [],
     greetingListeners: [],
@@ -70,13 +78,30 @@ export function initNick({ socket, notify }) {
     const previous = state.nick;
     state.nick = nick;
     state.known.add(nick);
+    state.taken.delete(nick);
     writeTab(TAB_NICK, nick);
     writeTab(TAB_NICKS, [...state.known]);
+    writeTab(TAB_TAKEN, [...state.taken]);
     myNickEl.textContent = nick;
     editButton.disabled = false;
     if (previous !== nick) {
       for (const listener of state.listeners) listener(nick, previous);
     }
+  }
+
+  /** Whether a message from `nick` is ours. */
+  const isMine = (nick) => nick === state.nick || (state.known.has(nick) && !state.taken.has(nick));
+
+  /** Someone else holds these nicks now: messages from the ones this tab had are not ours. */
+  function noteHeld(nicks) {
+    let changed = false;
+    for (const nick of nicks) {
+      if (nick !== state.nick && state.known.has(nick) && !state.taken.has(nick)) {
+        state.taken.add(nick);
+        changed = true;
+      }
+    }
+    if (changed) writeTab(TAB_TAKEN, [...state.taken]);
   }
 
   /**
@@ -189,7 +214,9 @@ export function initNick({ socket, notify }) {
 
   return {
     nick: () => state.nick,
-    isMine: (nick) => state.known.has(nick),
+    isMine,
+    hadNick: (nick) => state.known.has(nick),
+    noteHeld,
     onChange: (listener) => state.listeners.push(listener),
     onGreeting: (listener) => state.greetingListeners.push(listener),
     auth,
@@ -202,8 +229,8 @@ function readTabNick() {
   return typeof nick === 'string' && nick ? nick : null;
 }
 
-/** Every nick this tab has had. */
-function readNicks() {
-  const nicks = readTab(TAB_NICKS, []);
+/** A list of nicks kept for this tab under `name`. */
+function readNicks(name) {
+  const nicks = readTab(name, []);
   return Array.isArray(nicks) ? nicks.filter((nick) => typeof nick === 'string') : [];
 }

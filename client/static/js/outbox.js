@@ -122,7 +122,7 @@ export function createOutbox({ socket, notify, shell, me }) {
     // lost, and this retry is a duplicate), show the message from what the ack says.
     if (!isOpen(entry.conv) || !Number.isInteger(reply.id)) return;
     const echo = entry.echo?.id === reply.id ? entry.echo : null;
-    entry.conv.addMessage(echo ?? specOf(entry).accepted(entry.conv, reply, entry));
+    entry.conv.addMessage(echo ?? specOf(entry).accepted(entry.conv, reply, entry), { mine: true });
   }
 
   function refuse(entry, error) {

@@ -81,7 +81,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   /** Apply a join ack. fresh: joined without since_id, so `more` is about older messages. */
   function applyJoin(conv, reply, { fresh, after = null }) {
     conv.joined = true;
-    if (Array.isArray(reply.members)) conv.members = reply.members.map(String);
+    if (Array.isArray(reply.members)) setMembers(conv, reply.members);
     const added = addMessages(conv, reply.history, after);
     if (fresh) conv.setOlder({ more: reply.more === true });
     for (const update of state.early.get(conv.name) ?? []) update(conv);
@@ -90,12 +90,18 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     return added;
   }
 
+  /** A room's members; they also tell which nicks someone else holds now (see nick.js). */
+  function setMembers(conv, members) {
+    conv.members = members.map(String);
+    me.noteHeld(conv.members);
+  }
+
   function applyRoomInfo(conv, info) {
     if (info.closing === true) {
       closed(conv, info);
       return;
     }
-    if (Array.isArray(info.members)) conv.members = info.members.map(String);
+    if (Array.isArray(info.members)) setMembers(conv, info.members);
     const who = typeof info.nick === 'string' ? info.nick : null;
     if (who && typeof info.previous_nick === 'string') {
       showRename(conv, info.previous_nick, who, info.msg);
@@ -273,13 +279,17 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     if (!isOpen(conv)) return 0;
     let added = applyJoin(conv, reply, { fresh: sinceId === null, after: seen });
     if (reloaded) conv.setOlder({ more: sinceId > 0 });
-    let more = sinceId !== null && reply.more === true && Array.isArray(reply.history)
-      && reply.history.length > 0;
+    // Each page follows the last one received, not the newest message shown: live messages
+    // that arrive while a page is on its way are newer than the ones still to fetch.
+    let cursor = newestId(reply.history);
+    let more = sinceId !== null && reply.more === true && cursor !== null;
     while (more && isOpen(conv)) {
       const page = await patiently('history',
-        { room: conv.name, since_id: conv.lastId, limit: CATCH_UP_PAGE });
+        { room: conv.name, since_id: cursor, limit: CATCH_UP_PAGE });
       added += addMessages(conv, page.messages, seen);
-      more = page.more === true && page.messages.length > 0;
+      const newest = newestId(page.messages);
+      more = page.more === true && newest !== null && newest > cursor;
+      cursor = newest ?? cursor;
     }
     return added;
   }
@@ -359,6 +369,13 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
 
   restoreRooms();
   return { close: closeRoom };
+}
+
+/** The highest id of a page of messages, or null when it holds none. */
+function newestId(messages) {
+  const ids = (Array.isArray(messages) ? messages : []).filter(isChatMessage)
+    .map((message) => message.id);
+  return ids.length ? Math.max(...ids) : null;
 }
 
 function isChatMessage(message) {

@@ -31,6 +31,7 @@ export function initTicker({ socket, notify }) {
     points: [], // {data, seq, ts}, oldest first, at most MAX_POINTS
     interval: null, // seconds between values, as the server says
     paused: false, // confirmed by the server
+    waiting: null, // the values of a connection made while paused: shown once resumed
     busy: false, // a pause or resume request is waiting for its answer
   };
 
@@ -68,6 +69,10 @@ export function initTicker({ socket, notify }) {
     }
   }
 
+  // A value is new when its seq follows the last one shown. Seqs are compared within one
+  // connection only: a restarted server counts from 1 again, so each connect's history starts
+  // the chart anew.
+
   function addValue(value) {
     if (state.paused || !isTickerValue(value) || value.seq <= lastSeq()) return;
     state.points.push(value);
@@ -75,12 +80,24 @@ export function initTicker({ socket, notify }) {
     render();
   }
 
-  /** The server's recent values: the whole chart on each (re)connect, unless paused. */
+  function showPoints(values) {
+    state.points = values;
+    state.waiting = null;
+    render();
+  }
+
+  /**
+   * The server's recent values, sent on each (re)connect: the whole chart. A paused panel keeps
+   * showing what it had, and takes them once resumed.
+   */
   function loadHistory(history) {
     if (Number.isFinite(history?.interval) && history.interval > 0) state.interval = history.interval;
-    if (!state.paused && Array.isArray(history?.values)) {
-      state.points = history.values.filter(isTickerValue).slice(-MAX_POINTS);
-      render();
+    const values = Array.isArray(history?.values)
+      ? history.values.filter(isTickerValue).slice(-MAX_POINTS) : [];
+    if (state.paused) {
+      state.waiting = values;
+    } else {
+      showPoints(values);
     }
     renderState();
   }
@@ -91,6 +108,7 @@ export function initTicker({ socket, notify }) {
     try {
       const reply = await request(socket, paused ? 'ticker_pause' : 'ticker_resume');
       state.paused = reply.paused === true;
+      if (!state.paused && state.waiting) showPoints(state.waiting);
     } catch (error) {
       notify(failure(paused ? 'Could not pause the ticker' : 'Could not resume the ticker', error));
     } finally {
