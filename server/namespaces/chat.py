@@ -16,15 +16,15 @@ log = logging.getLogger(__name__)
 
 @dataclasses.dataclass(frozen=True)
 class ChatLimits:
-    """The sizes a client may not exceed."""
+    """The sizes a client may not exceed; each field is the config key of the same name."""
 
-    max_message_length: int = 2000
-    max_room_name_length: int = 64
-    max_nick_length: int = 32
-    history_limit: int = 50
-    max_history_page: int = 200
-    max_rooms_per_client: int = 20
-    max_room_members: int = 500
+    max_message_length: int
+    max_room_name_length: int
+    max_nick_length: int
+    history_limit: int
+    max_history_page: int
+    max_rooms_per_client: int
+    max_room_members: int
 
     @classmethod
     def from_config(cls, config):
