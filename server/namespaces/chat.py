@@ -108,10 +108,12 @@ class ChatNamespace(AnsweringNamespace):
         self.typing_expiry.close(timeout)
 
     def expire_typing(self):
-        """Tell rooms that clients who went quiet are no longer typing."""
+        """Tell rooms that clients who went quiet are no longer typing; idle when none is."""
         for sid, room in self.typing.expire():
             if self.presence.is_member(sid, room):
                 self._send_typing(room, self.presence.nick(sid), False, skip_sid=sid)
+        if not len(self.typing):
+            self.typing_expiry.stop()
 
     @replies
     def on_my_event(self, payload):

@@ -96,6 +96,13 @@ def test_a_typing_flag_expires_by_itself():
         time.sleep(0.05)
         stopped = events(bob, 'typing')
     assert stopped == [{'room': 'lobby', 'nick': ana.nick, 'typing': False}]
+    expiry = app.extensions['chat'].typing_expiry
+    deadline = time.monotonic() + 3
+    while expiry.running and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not expiry.running, 'the expiry task should idle once no one is typing'
+    ask(ana, 'typing', {'room': 'lobby', 'typing': True})
+    assert expiry.running
     app.extensions['chat'].stop_tasks(timeout=2)
 
 
