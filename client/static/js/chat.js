@@ -5,7 +5,6 @@
 
 import { initDirect } from './direct.js';
 import { byTestId, h, nickBadge } from './dom.js';
-import { failure } from './notice.js';
 import { createOutbox } from './outbox.js';
 import { initRooms } from './rooms.js';
 import { readTab, writeTab } from './session.js';
@@ -283,10 +282,6 @@ export function initChat({ socket, notify, me }) {
   me.onChange(renderMembers);
 
   // ---- Socket events --------------------------------------------------------------------
-
-  socket.on('error', (reply) => {
-    notify(failure(`The server refused "${reply?.event ?? 'a request'}"`, reply?.error));
-  });
 
   socket.on('session_moved', () => {
     state.moved = true;

@@ -1,5 +1,7 @@
 // Connection status of one Socket.IO socket, and requests that always wait for an answer.
 
+import { failure } from './notice.js';
+
 const ACK_TIMEOUT_MS = 5000;
 const SERVER_KICK_RETRY_MS = 2000;
 
@@ -92,6 +94,11 @@ export function watchConnection(socket, element, { onServerError, retryWhenKicke
       show('reconnecting');
       setTimeout(() => socket.connect(), SERVER_KICK_RETRY_MS);
     }
+  });
+
+  // A refusal of an event sent without an acknowledgement comes back as an `error` event.
+  socket.on('error', (reply) => {
+    onServerError?.(failure(`The server refused "${reply?.event ?? 'a request'}"`, reply?.error));
   });
 
   socket.on('connect_error', (error) => {

@@ -6,6 +6,7 @@
 import { request } from './connection.js';
 import { conversationKey, createConversation } from './conversation.js';
 import { byTestId, nickBadge } from './dom.js';
+import { sameNick } from './nick.js';
 import { failure } from './notice.js';
 import { readTab, writeTab } from './session.js';
 
@@ -39,8 +40,6 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
   // ---- Helpers: conversations -----------------------------------------------------------
 
   const conversationWith = (nick) => shell.get(conversationKey('direct', nick)) ?? null;
-  const sameNick = (a, b) => typeof a === 'string' && typeof b === 'string'
-    && a.toLowerCase() === b.toLowerCase();
 
   /**
    * The other person of a message of this session's (it is to or from us): this tab may have

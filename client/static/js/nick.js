@@ -27,6 +27,11 @@ const TAB_TAKEN = 'nicksTaken'; // nicks this tab had that someone else was seen
  * A message is ours when it comes from our nick, or from a nick this tab had before, unless
  * someone else has been seen holding that nick since (then nobody can tell whose it was).
  */
+/** Whether two nicks are the same to the server, which ignores case. */
+export function sameNick(a, b) {
+  return typeof a === 'string' && typeof b === 'string' && a.toLowerCase() === b.toLowerCase();
+}
+
 export function initNick({ socket, notify }) {
   // ---- DOM refs -------------------------------------------------------------------------
 
@@ -70,9 +75,6 @@ export function initNick({ socket, notify }) {
   }
 
   // ---- Helpers: the nick ----------------------------------------------------------------
-
-  const sameNick = (a, b) => typeof a === 'string' && typeof b === 'string'
-    && a.toLowerCase() === b.toLowerCase();
 
   function setNick(nick) {
     const previous = state.nick;

@@ -126,10 +126,6 @@ export function initTicker({ socket, notify }) {
   socket.on('ticker_history', loadHistory);
   socket.on('server_response', addValue);
 
-  socket.on('error', (reply) => {
-    notify(failure(`The server refused "${reply?.event ?? 'a request'}"`, reply?.error));
-  });
-
   socket.on('connect', () => {
     // A new connection is subscribed again: stay paused if the person paused.
     if (state.paused) setPaused(true);
