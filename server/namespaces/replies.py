@@ -1,9 +1,11 @@
-"""One way for every handler to answer: an acknowledgement when asked for, else an event.
+"""How the server takes in client events and answers every one of them.
 
 python-socketio drops a handler's return value when the client asked for no acknowledgement,
-and tells the handler nothing either way. ``guard_client_events`` records, per event, whether
-an acknowledgement was asked for, so that ``replies`` can send errors as an ``error`` event
-to clients that would otherwise never hear of them.
+and tells the handler nothing either way. ``guard_client_events`` wraps the server's dispatch:
+it records, per event, whether an acknowledgement was asked for (so that ``replies`` can send a
+refusal as an ``error`` event to a client that would otherwise never hear of it), drops events
+that fake lifecycle names, and keeps one busy client from starving the rest.
+``AnsweringNamespace`` refuses unknown events instead of ignoring them.
 """
 import contextvars
 import functools
