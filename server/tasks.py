@@ -1,8 +1,10 @@
-"""A background task that runs an action at a fixed interval until it is stopped.
+"""Running work without letting it pile up: a periodic background task, and a trampoline.
 
-It imports no Flask-SocketIO: the server hands it ``spawn`` (``socketio.start_background_task``)
-and ``new_event`` (an event of the running async mode), so it is tested with plain threads.
+Neither imports Flask-SocketIO: the server hands ``PeriodicTask`` its ``spawn``
+(``socketio.start_background_task``) and ``new_event`` (an event of the running async mode), so
+both are tested with plain threads.
 """
+import collections
 import logging
 import threading
 import time
@@ -70,3 +72,42 @@ class PeriodicTask:
             deadline += self.interval
             if deadline <= self._monotonic():
                 deadline = self._monotonic() + self.interval
+
+
+class Trampoline:
+    """Runs actions one after another, never one inside another.
+
+    An action posted while another runs (from inside it, or from another thread or greenlet) is
+    queued and run by the loop already running, once the current action returns. Sending to a
+    client can close another, dead, client inline and run its disconnect handler, which sends
+    again: posted here, such chains run as a flat loop instead of a recursion as deep as the
+    room is large. A failing action is logged and the loop goes on with the next.
+    """
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._pending = collections.deque()
+        self._running = False
+
+    def post(self, action):
+        """Run ``action()`` now, or after the action running now if there is one."""
+        with self._lock:
+            self._pending.append(action)
+            if self._running:
+                return
+            self._running = True
+        while True:
+            with self._lock:
+                if not self._pending:
+                    self._running = False
+                    return
+                action = self._pending.popleft()
+            try:
+                action()
+            except Exception:
+                log.exception('a posted action failed')
+            except BaseException:
+                # The running greenlet is being killed: let the next post run what is left.
+                with self._lock:
+                    self._running = False
+                raise

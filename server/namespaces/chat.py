@@ -1,5 +1,6 @@
 """The /chat namespace: echo, broadcast, nicks, rooms, presence, typing, direct messages."""
 import dataclasses
+import functools
 import logging
 
 from flask import request
@@ -10,6 +11,7 @@ from server.chat.limits import Verdict
 from server.errors import ClientError
 from server.namespaces.connections import close_transport
 from server.namespaces.replies import LIFECYCLE_EVENTS, AnsweringNamespace, replies
+from server.tasks import Trampoline
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class ChatNamespace(AnsweringNamespace):
         self.typing = typing
         self.limiter = limiter
         self.limits = limits
+        self.announcements = Trampoline()
         self.typing_expiry = periodic('typing-expiry', min(1.0, typing.timeout / 2),
                                       self.expire_typing)
 
@@ -82,8 +85,8 @@ class ChatNamespace(AnsweringNamespace):
         server.disconnect(sid, namespace=self.namespace)
         close_transport(server, eio_sid)
 
-
     def on_connect(self, auth=None):
+        """Greet the client with its nick and session token, taking over its stale connection."""
         if self.limiter.check(self._connection_of(request.sid)) is not Verdict.ALLOW:
             raise ConnectionRefusedError('rate_limited')
         token = sessions.presented_token(auth) or sessions.new_token()
@@ -94,14 +97,24 @@ class ChatNamespace(AnsweringNamespace):
         emit('my_response', {'data': 'Connected', 'nick': nick, 'session': token})
 
     def on_disconnect(self, reason=None):
+        """Forget the client at once, then tell its rooms, through the announcement queue.
+
+        Telling a room can make the server notice that another member is dead and run that
+        member's disconnect right here, inside this one; queued, a room full of dead clients
+        is announced in a flat loop, and one failure to tell a member keeps nobody in a room.
+        """
         sid = request.sid
         if not self.presence.is_connected(sid):
             return
         nick = self.presence.nick(sid)
-        for room in self.typing.stop_client(sid):
-            self._send_typing(room, nick, False, skip_sid=sid)
-        for room in self.presence.disconnect(sid):
-            self._announce(room, 'leave', f'Member left: {room}', nick, skip_sid=sid)
+        typing_rooms = self.typing.stop_client(sid)
+        rooms = self.presence.disconnect(sid)
+        for room in typing_rooms:
+            self.announcements.post(
+                functools.partial(self._send_typing, room, nick, False, skip_sid=sid))
+        for room in rooms:
+            info = self._room_info(room, 'leave', f'Member left: {room}', nick)
+            self.announcements.post(functools.partial(self._emit_room_info, info, skip_sid=sid))
 
     def stop_tasks(self, timeout=None):
         """Stop the namespace's background work for good (server shutdown)."""
@@ -139,15 +152,16 @@ class ChatNamespace(AnsweringNamespace):
     def on_join(self, payload):
         room = self._room(payload)
         since_id = validation.optional_id(payload, 'since_id')
-        if not self.presence.is_member(request.sid, room):
-            self._check_room_caps(room)
-            self.presence.join(request.sid, room)
-            join_room(room_key(room))
+        joined = self._enter(room)
+        try:
+            # Read after entering: a message stored meanwhile is then live, never missed.
+            page = self._join_page(room, since_id)
+        except BaseException:
+            if joined:
+                self._exit(room)
+            raise
+        if joined:
             self._announce(room, 'join', f'New member joined: {room}', self._nick())
-        if since_id is None:
-            page = self.store.recent(room, self.limits.history_limit)
-        else:
-            page = self.store.since(room, since_id, self.limits.max_history_page)
         return {
             'room': room,
             'members': self.presence.members(room),
@@ -160,8 +174,7 @@ class ChatNamespace(AnsweringNamespace):
         room = self._member_room(payload)
         nick = self._nick()
         self._stop_typing(room, nick)
-        self.presence.leave(request.sid, room)
-        leave_room(room_key(room))
+        self._exit(room)
         self._announce(room, 'leave', f'Member left: {room}', nick)
         return {'room': room}
 
@@ -284,6 +297,24 @@ class ChatNamespace(AnsweringNamespace):
         if not self.presence.is_member(request.sid, room):
             raise ClientError('not_in_room', f'you are not in room "{room}"')
 
+    def _enter(self, room):
+        """Make the client a member of the room, within the caps; return False if it was one."""
+        if self.presence.is_member(request.sid, room):
+            return False
+        self._check_room_caps(room)
+        self.presence.join(request.sid, room)
+        join_room(room_key(room))
+        return True
+
+    def _exit(self, room):
+        self.presence.leave(request.sid, room)
+        leave_room(room_key(room))
+
+    def _join_page(self, room, since_id):
+        if since_id is None:
+            return self.store.recent(room, self.limits.history_limit)
+        return self.store.since(room, since_id, self.limits.max_history_page)
+
     def _check_room_caps(self, room):
         if self.presence.room_count(request.sid) >= self.limits.max_rooms_per_client:
             raise ClientError('too_many_rooms',
@@ -300,7 +331,12 @@ class ChatNamespace(AnsweringNamespace):
                            to=room_key(room), skip_sid=skip_sid, namespace=self.namespace)
 
     def _announce(self, room, kind, msg, nick, skip_sid=None, **extra):
-        info = {'kind': kind, 'msg': msg, 'room': room, 'nick': nick,
+        self._emit_room_info(self._room_info(room, kind, msg, nick, **extra), skip_sid)
+
+    def _room_info(self, room, kind, msg, nick, **extra):
+        return {'kind': kind, 'msg': msg, 'room': room, 'nick': nick,
                 'members': self.presence.members(room), **extra}
-        self.socketio.emit('room_info', info, to=room_key(room), skip_sid=skip_sid,
+
+    def _emit_room_info(self, info, skip_sid=None):
+        self.socketio.emit('room_info', info, to=room_key(info['room']), skip_sid=skip_sid,
                            namespace=self.namespace)

@@ -229,3 +229,17 @@ def test_limits_come_from_the_configuration():
 def test_unknown_namespaces_are_refused(app, namespace):
     client = socketio.test_client(app, namespace=namespace)
     assert not client.is_connected(namespace)
+
+
+def test_a_join_whose_history_cannot_be_read_is_undone_and_never_announced(app, caplog):
+    ana, bob = connect(app), connect(app)
+    ask(ana, 'join', {'room': 'lobby'})
+    events(ana)
+    app.extensions['chat'].store.close()  # every read now fails, as a lost database would
+
+    refused = ask(bob, 'join', {'room': 'lobby'})
+    assert refused['ok'] is False and refused['error']['code'] == 'internal_error'
+    assert events(ana) == []
+    assert ask(ana, 'room_members', {'room': 'lobby'})['members'] == [ana.nick]
+    assert ask(bob, 'leave', {'room': 'lobby'})['error']['code'] == 'not_in_room'
+    assert 'handler for "join" failed' in caplog.text

@@ -46,7 +46,8 @@ class RecordingClient:
 
         with self._changed:
             if not self._changed.wait_for(lambda: len(matching()) >= count, timeout):
-                raise AssertionError(f'{count} x {event} not received in {timeout}s: {self.events}')
+                raise AssertionError(f'{count} x {event} not received in {timeout}s; got '
+                                     f'{len(matching())} of them, and lately: {self.events[-5:]}')
             return matching()
 
     def wait_disconnected(self, timeout=5.0):

@@ -1,5 +1,9 @@
-"""The periodic task's schedule, with a fake clock."""
-from server.tasks import PeriodicTask
+"""The periodic task's schedule, with a fake clock; the trampoline's order and depth."""
+import sys
+
+import pytest
+
+from server.tasks import PeriodicTask, Trampoline
 
 
 def test_schedule_does_not_drift_and_skips_ticks_it_missed():
@@ -22,3 +26,46 @@ def test_schedule_does_not_drift_and_skips_ticks_it_missed():
     assert waits[:3] == [1.0, 0.99, 0.99]
     assert waits[3] == 1.0
 
+
+
+def test_an_action_posted_from_inside_another_runs_after_it_in_a_flat_loop():
+    trampoline = Trampoline()
+    ran = []
+    depth = sys.getrecursionlimit() * 3  # a chain this long would overflow as a recursion
+
+    def step(n):
+        ran.append(('start', n))
+        if n < depth:
+            trampoline.post(lambda: step(n + 1))
+        ran.append(('end', n))
+
+    trampoline.post(lambda: step(0))
+    assert ran == [(edge, n) for n in range(depth + 1) for edge in ('start', 'end')]
+
+
+def test_a_failing_action_is_logged_and_the_rest_still_run(caplog):
+    trampoline = Trampoline()
+    ran = []
+
+    def first():
+        trampoline.post(lambda: ran.append('second'))
+        raise RuntimeError('telling one member failed')
+
+    trampoline.post(first)
+    trampoline.post(lambda: ran.append('later'))
+    assert ran == ['second', 'later']
+    assert 'a posted action failed' in caplog.text
+
+
+def test_an_action_killed_mid_run_does_not_wedge_the_trampoline():
+    trampoline = Trampoline()
+    ran = []
+
+    def killed():
+        trampoline.post(lambda: ran.append('queued behind it'))
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        trampoline.post(killed)
+    trampoline.post(lambda: ran.append('next'))
+    assert ran == ['queued behind it', 'next']
