@@ -9,6 +9,11 @@ from server.errors import ClientError
 _TEXT_ALLOWED = frozenset('\n\t')
 _TEXT_FORBIDDEN = frozenset({'Cc'})
 _NAME_FORBIDDEN = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
+# A lone surrogate (half of a UTF-16 pair: a client that cuts a string inside an emoji sends
+# one) has no UTF-8 form, so SQLite cannot store it and a page shows it as U+FFFD; no text may
+# hold one. Every other code point, unassigned, private-use and noncharacters included, goes
+# through UTF-8, SQLite and JSON unchanged.
+_SURROGATE = frozenset({'Cs'})
 MAX_ID = 2 ** 63 - 1
 _CLIENT_ID = re.compile(r'[A-Za-z0-9_.:-]{1,64}')
 
@@ -46,6 +51,8 @@ def _name(value, what, max_length, code):
         raise ClientError(code, f'{what} is empty')
     if len(name) > max_length:
         raise ClientError(code, f'{what} is longer than {max_length} characters')
+    if _has_forbidden(name, _SURROGATE):
+        raise ClientError(code, f'{what} contains a lone surrogate (half of a UTF-16 pair)')
     if _has_forbidden(name, _NAME_FORBIDDEN):
         raise ClientError(code, f'{what} contains control characters')
     return name
@@ -58,6 +65,9 @@ def message_text(payload, key, max_length):
         raise ClientError('empty_message', f'"{key}" is empty')
     if len(text) > max_length:
         raise ClientError('message_too_long', f'"{key}" is longer than {max_length} characters')
+    if _has_forbidden(text, _SURROGATE):
+        raise ClientError('bad_request',
+                          f'"{key}" contains a lone surrogate (half of a UTF-16 pair)')
     if _has_forbidden(text, _TEXT_FORBIDDEN, _TEXT_ALLOWED):
         raise ClientError('bad_request', f'"{key}" contains control characters')
     return text

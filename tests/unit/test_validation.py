@@ -26,6 +26,11 @@ def test_bad_room_names_are_refused(room):
     assert refused(validation.room_name, {'room': room}, 64) == 'invalid_room'
 
 
+@pytest.mark.parametrize('room', ['\udfff', 'a\ud800b', ' \udc00 ', '\ud83d'])
+def test_room_names_with_lone_surrogates_are_refused(room):
+    assert refused(validation.room_name, {'room': room}, 64) == 'invalid_room'
+
+
 def test_room_name_is_trimmed_and_may_be_unicode_up_to_the_limit():
     assert validation.room_name({'room': '  café  '}, 64) == 'café'
     assert validation.room_name({'room': 'x' * 64}, 64) == 'x' * 64
@@ -43,6 +48,14 @@ def test_bad_message_text_is_refused(text, code):
     assert refused(validation.message_text, {'text': text}, 'text', 2000) == code
 
 
+@pytest.mark.parametrize('text', ['\ud800', 'ok \udfff', 'cut emoji \ud83d', '\ude00 tail'])
+def test_message_text_with_lone_surrogates_is_refused_naming_the_field(text):
+    with pytest.raises(ClientError) as caught:
+        validation.message_text({'data': text}, 'data', 2000)
+    assert caught.value.code == 'bad_request'
+    assert '"data"' in caught.value.message and 'surrogate' in caught.value.message
+
+
 def test_message_text_keeps_newlines_markup_and_emoji_sequences():
     text = 'line one\n<b>two</b>\t👨\u200d👩\u200d👧'
     assert validation.message_text({'text': text}, 'text', 2000) == text
@@ -52,6 +65,18 @@ def test_message_text_keeps_newlines_markup_and_emoji_sequences():
 @pytest.mark.parametrize('nick', ['', '  ', 'n' * 33, 'tab\tnick', 'zero\u200bwidth'])
 def test_bad_nicks_are_refused(nick):
     assert refused(validation.nick, {'nick': nick}, 'nick', 32) == 'invalid_nick'
+
+
+@pytest.mark.parametrize('nick', ['x\udc00', '\udbff', ' \ud800 '])
+def test_nicks_with_lone_surrogates_are_refused(nick):
+    assert refused(validation.nick, {'nick': nick}, 'nick', 32) == 'invalid_nick'
+
+
+@pytest.mark.parametrize('text', ['😀', '\ue000', '\U0010fffd', '\uffff', '\U000e0fff', 'x\ufdd0'])
+def test_astral_private_use_unassigned_and_noncharacters_are_kept(text):
+    assert validation.room_name({'room': text}, 64) == text
+    assert validation.nick({'nick': text}, 'nick', 32) == text
+    assert validation.message_text({'text': text}, 'text', 2000) == text
 
 
 def test_nicks_are_trimmed():
