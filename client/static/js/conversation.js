@@ -29,10 +29,13 @@ export function conversationKey(kind, name) {
  * Build a conversation (not yet on the page). kind is 'room' or 'direct'; name is the room or
  * the other person's nick. isMine(nick) tells our own messages apart by their nick (unless
  * addMessage is told); onSelect, onClose and onLoadOlder (rooms only) are called from its tab
- * and its "Load older messages" button; onNewest(conv), if given, whenever a message newer than
- * every one seen arrives.
+ * and its "Load older messages" button; onAdded(conv), if given, after addMessage has added a
+ * message. cursor, if given (rooms: see cursor.js), keeps the ids that addMessage takes: a
+ * message it holds already is not shown again, even once its line has been dropped from the log.
  */
-export function createConversation({ kind, name, isMine, onSelect, onClose, onLoadOlder, onNewest }) {
+export function createConversation({
+  kind, name, isMine, onSelect, onClose, onLoadOlder, onAdded, cursor = null,
+}) {
   const spec = KINDS[kind];
   const conv = {
     kind,
@@ -148,10 +151,7 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
 
   function noteId(id) {
     conv.ids.add(id);
-    if (conv.lastId === null || id > conv.lastId) {
-      conv.lastId = id;
-      onNewest?.(conv);
-    }
+    if (conv.lastId === null || id > conv.lastId) conv.lastId = id;
   }
 
   function countUnread(message, mine) {
@@ -175,7 +175,7 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
    * mine: whether it is ours, when known otherwise than by its nick (acknowledged to this tab).
    */
   conv.addMessage = (message, { quiet = false, mine = null } = {}) => {
-    if (conv.ids.has(message.id)) return false;
+    if (conv.ids.has(message.id) || (cursor && !cursor.note(message.id))) return false;
     noteId(message.id);
     // Usually the newest; a message missed while offline can arrive after newer lines.
     let before = null;
@@ -186,6 +186,7 @@ export function createConversation({ kind, name, isMine, onSelect, onClose, onLo
     }
     insertLine(messageLine(message, { mine }), before);
     if (!quiet) countUnread(message, mine);
+    onAdded?.(conv);
     return true;
   };
 

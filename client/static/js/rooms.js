@@ -1,8 +1,14 @@
 // Rooms: joining and leaving, their members and messages, their history (catching up after a
-// reconnect or a reload, "Load older messages") and closing a room.
+// reconnect or a reload, fetching a message that went missing, "Load older messages") and closing
+// a room.
+//
+// Each room keeps a cursor (cursor.js): the highest id up to which it holds every message. A
+// reconnect, a reload and every catch-up start from it, and a message received past a missing one
+// (live, or in a page) makes the room fetch what is missing with history {since_id: cursor}.
 
 import { request } from './connection.js';
 import { conversationKey, createConversation } from './conversation.js';
+import { createCursor } from './cursor.js';
 import { byTestId, nickBadge } from './dom.js';
 import { failure } from './notice.js';
 import { readTab, writeTab } from './session.js';
@@ -11,10 +17,10 @@ import { readTab, writeTab } from './session.js';
 
 const OLDER_PAGE = 50; // messages per "Load older messages"
 const CATCH_UP_PAGE = 200; // the server's largest history page
-const RELOAD_CONTEXT = 50; // after a reload, messages up to the newest one seen shown again
+const RELOAD_CONTEXT = 50; // after a reload, messages up to its cursor shown again
 const RATE_LIMIT_RETRIES = 3; // a rejoin refused for going too fast is tried again, this often
 const RATE_LIMIT_PAUSE_MS = 1500;
-const TAB_ROOMS = 'rooms'; // this tab's rooms: [{room, lastId}], in the order joined
+const TAB_ROOMS = 'rooms'; // this tab's rooms: [{room, lastId: its cursor}], in the order joined
 
 /**
  * Wire the join form and the room events of a /chat socket into the chat panel (shell).
@@ -40,6 +46,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   const isOpen = (conv) => shell.get(conv.key) === conv;
 
   function openRoom(name) {
+    const cursor = createCursor();
     const conv = createConversation({
       kind: 'room',
       name,
@@ -47,10 +54,17 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
       onSelect: shell.select,
       onClose: leaveRoom,
       onLoadOlder: loadOlder,
-      onNewest: remember,
+      onAdded: messageAdded,
+      cursor,
     });
+    conv.cursor = cursor;
     conv.joined = false; // whether this connection is a member (set by each join ack)
-    conv.resumeFrom = null; // restored after a reload: the newest message id seen before it
+    conv.sync = 0; // which join of the room is current: fetches for an earlier one stop
+    conv.fetching = null; // the sync of the fetch of missing messages under way, if any
+    conv.behind = false; // a catch-up page said more messages follow (`more`)
+    conv.checkQueued = false;
+    conv.resumeFrom = null; // restored after a reload: the cursor before it
+    conv.shownBefore = null; // after a reload: messages up to it were shown before, not new
     conv.send = (text) => outbox.send(conv, text);
     shell.add(conv);
     remember();
@@ -65,29 +79,53 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   }
 
   /**
-   * Add messages from a history page; returns how many were new. Given `after`, the newest id
-   * seen before a reload, the ones up to it are shown again, neither counted nor unread.
+   * Add the messages of a page (oldest first) that came after `since` (null: the newest of the
+   * room); returns how many were new. Those shown before a reload are shown again, neither
+   * counted nor unread.
    */
-  function addMessages(conv, messages, after = null) {
+  function addPage(conv, messages, since) {
+    if (messages.length && since !== null) conv.cursor.noneBetween(since, messages[0].id);
     let added = 0;
-    for (const message of Array.isArray(messages) ? messages : []) {
-      if (!isChatMessage(message)) continue;
-      const missed = after === null || message.id > after;
+    for (const message of messages) {
+      const missed = conv.shownBefore === null || message.id > conv.shownBefore;
       if (conv.addMessage(message, { quiet: !missed }) && missed) added += 1;
     }
+    remember(); // the cursor may have moved without a message (noneBetween)
     return added;
   }
 
-  /** Apply a join ack. fresh: joined without since_id, so `more` is about older messages. */
-  function applyJoin(conv, reply, { fresh, after = null }) {
+  /**
+   * Apply a join ack; returns how many messages it brought that were new. since: the since_id
+   * it was asked with, where the cursor starts if it has not yet; null (a fresh join) brings
+   * the newest messages, and `more` is then about older ones, which are "Load older" and not
+   * missing: the cursor starts before the first.
+   */
+  function applyJoin(conv, reply, since) {
     conv.joined = true;
+    conv.sync += 1;
     if (Array.isArray(reply.members)) setMembers(conv, reply.members);
-    const added = addMessages(conv, reply.history, after);
-    if (fresh) conv.setOlder({ more: reply.more === true });
+    const history = chatMessages(reply.history);
+    conv.cursor.begin(since ?? (history.length ? history[0].id - 1 : 0));
+    if (since === null) conv.setOlder({ more: reply.more === true });
+    conv.behind = since !== null && reply.more === true;
+    const added = addPage(conv, history, since);
     for (const update of state.early.get(conv.name) ?? []) update(conv);
     state.early.delete(conv.name);
     if (shell.isActive(conv)) shell.refresh();
     return added;
+  }
+
+  /** A message went into the log: keep the cursor, and look for a gap once the task is done. */
+  function messageAdded(conv) {
+    remember();
+    if (conv.checkQueued) return;
+    conv.checkQueued = true;
+    queueMicrotask(() => {
+      conv.checkQueued = false;
+      if (!conv.cursor.hasGap() && !conv.behind) return;
+      // A failure is tried again with the next message or the reconnect, never in a loop.
+      fetchMissing(conv).catch(() => {});
+    });
   }
 
   /** A room's members; they also tell which nicks someone else holds now (see nick.js). */
@@ -159,8 +197,8 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   }
 
   // ---- Helpers: what this tab keeps -----------------------------------------------------
-  // The rooms this tab is in, with the newest message id seen in each, outlive a reload: the
-  // page joins them again from there, so their history goes on without a gap.
+  // The rooms this tab is in, with the cursor of each, outlive a reload: the page joins them
+  // again from there, so their history goes on without a gap.
 
   /** Keep the rooms once the current task is done, however many messages it added. */
   function remember() {
@@ -169,7 +207,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     queueMicrotask(() => {
       state.saveQueued = false;
       writeTab(TAB_ROOMS, shell.conversations('room')
-        .map((conv) => ({ room: conv.name, lastId: conv.lastId ?? conv.resumeFrom })));
+        .map((conv) => ({ room: conv.name, lastId: conv.cursor.value() ?? conv.resumeFrom })));
     });
   }
 
@@ -203,11 +241,11 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     try {
       let conv = known;
       if (conv) {
-        await rejoin(conv); // a room whose rejoin failed: catch up from the newest message seen
+        await rejoin(conv); // a room whose rejoin failed: catch up from its cursor
       } else {
         const reply = await request(socket, 'join', { room: name });
         conv = roomOf(reply.room) ?? openRoom(reply.room);
-        applyJoin(conv, reply, { fresh: conv.lastId === null });
+        applyJoin(conv, reply, null);
       }
       shell.select(conv);
       roomInput.value = '';
@@ -260,14 +298,14 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
 
   /**
    * Join a room again after a reconnect or a reload and fetch what was missed: every message
-   * after the newest one seen, page by page, merged by id (after a reload, from a page before
-   * it, so that the log shows where it was). Returns how many messages were new.
+   * after its cursor, page by page, merged by id (after a reload, from a page before the
+   * cursor, so that the log shows where it was). Returns how many messages were new.
    */
   async function rejoin(conv) {
-    const seen = conv.lastId ?? conv.resumeFrom;
-    const reloaded = conv.lastId === null && conv.resumeFrom !== null;
-    // Ids go up by one per room: a page before the newest one seen is the log as it was.
-    const sinceId = reloaded ? Math.max(0, conv.resumeFrom - RELOAD_CONTEXT) : conv.lastId;
+    const reloaded = conv.cursor.value() === null && conv.resumeFrom !== null;
+    // Ids go up by one per room: a page before the cursor is the log as it was.
+    const sinceId = reloaded ? Math.max(0, conv.resumeFrom - RELOAD_CONTEXT) : conv.cursor.value();
+    if (reloaded) conv.shownBefore = conv.resumeFrom;
     conv.rejoining = true; // our own "joined" announcement comes before the ack
     let reply;
     try {
@@ -277,19 +315,48 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
       conv.rejoining = false;
     }
     if (!isOpen(conv)) return 0;
-    let added = applyJoin(conv, reply, { fresh: sinceId === null, after: seen });
+    let added = applyJoin(conv, reply, sinceId);
     if (reloaded) conv.setOlder({ more: sinceId > 0 });
-    // Each page follows the last one received, not the newest message shown: live messages
-    // that arrive while a page is on its way are newer than the ones still to fetch.
-    let cursor = newestId(reply.history);
-    let more = sinceId !== null && reply.more === true && cursor !== null;
-    while (more && isOpen(conv)) {
-      const page = await patiently('history',
-        { room: conv.name, since_id: cursor, limit: CATCH_UP_PAGE });
-      added += addMessages(conv, page.messages, seen);
-      const newest = newestId(page.messages);
-      more = page.more === true && newest !== null && newest > cursor;
-      cursor = newest ?? cursor;
+    try {
+      added += await fetchMissing(conv);
+    } catch {
+      // Joined all the same: the rest comes with the next message or the next reconnect.
+      if (socket.connected) {
+        conv.addSystemLine(['Some missed messages could not be fetched yet.'], 'warn');
+      }
+    }
+    return added;
+  }
+
+  /**
+   * Fetch what the room is missing after its cursor, page by page with history {since_id:
+   * cursor}: the rest of a catch-up (`more`) and any gap a message showed (a live delivery
+   * lost, or one that overtook the messages still to fetch). Pages follow the cursor, not the
+   * newest message shown, and every page is checked again for gaps. One fetch per room at a
+   * time (a join makes the ones for an earlier join stop); while one runs, another call
+   * returns 0 at once. Returns how many messages it added that were new; throws if a request
+   * fails, leaving the rest for the next message or reconnect.
+   */
+  async function fetchMissing(conv) {
+    const { sync } = conv;
+    if (conv.fetching === sync) return 0;
+    conv.fetching = sync;
+    let added = 0;
+    try {
+      while (isOpen(conv) && conv.joined && conv.sync === sync
+             && (conv.behind || conv.cursor.hasGap())) {
+        const since = conv.cursor.value();
+        const page = await patiently('history',
+          { room: conv.name, since_id: since, limit: CATCH_UP_PAGE });
+        const messages = chatMessages(page.messages);
+        added += addPage(conv, messages, since);
+        if (conv.sync !== sync) break;
+        conv.behind = page.more === true;
+        // Nothing after the cursor came: asking again now would not help (no hot loop).
+        if (conv.cursor.value() === since) break;
+      }
+    } finally {
+      if (conv.fetching === sync) conv.fetching = null;
     }
     return added;
   }
@@ -371,11 +438,10 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
   return { close: closeRoom };
 }
 
-/** The highest id of a page of messages, or null when it holds none. */
-function newestId(messages) {
-  const ids = (Array.isArray(messages) ? messages : []).filter(isChatMessage)
-    .map((message) => message.id);
-  return ids.length ? Math.max(...ids) : null;
+/** The chat messages of a page, in id order (a page is oldest first already). */
+function chatMessages(messages) {
+  return (Array.isArray(messages) ? messages : []).filter(isChatMessage)
+    .sort((a, b) => a.id - b.id);
 }
 
 function isChatMessage(message) {
