@@ -55,7 +55,7 @@ def main():
     stop_requested.wait()
 
     log.info('shutting down')
-    shutdown(app, stop_serving=http_server.stop)
+    shutdown(app, stop_listening=http_server.close, stop_serving=http_server.stop)
     log.info('stopped')
     return 0
 

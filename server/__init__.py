@@ -53,17 +53,21 @@ def create_app(config=DevelopmentConfig, overrides=None):
     return app
 
 
-def shutdown(app, stop_serving=None, timeout=5.0):
-    """Stop background work, close every client's connection, then the store.
+def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
+    """Stop taking connections, stop background work, drop every client, then the store.
 
-    Clients see a closed transport (not a server kick), so they reconnect on their own.
+    ``stop_listening()`` closes the listening socket first, so that no client reconnects to a
+    server on its way out. Clients then see their connection end as a network failure would,
+    never a kick, so every Socket.IO client reconnects by itself, to the next server.
     ``stop_serving(timeout)`` stops the web server before the store closes, so no request in
     flight finds the database gone.
     """
+    if stop_listening is not None:
+        stop_listening()
     app.extensions['ticker'].stop(timeout)
     app.extensions['chat'].stop_tasks(timeout)
     for eio_sid in list(socketio.server.eio.sockets):
-        close_transport(socketio.server, eio_sid)
+        close_transport(socketio.server, eio_sid, lost=True)
     socketio.server.shutdown()
     if stop_serving is not None:
         stop_serving(timeout)

@@ -1,50 +1,15 @@
 """Restarting the server mid-conversation: pages reconnect by themselves and lose nothing."""
 import re
-import socket
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.support.live_server import LiveServer
+from tests.support.live_server import RestartableServer
 
 pytestmark = pytest.mark.browser
 
 RECONNECT_MS = 20_000  # socket.io-client backs off up to 5 s between attempts
 NOT_CONNECTED = re.compile(r'^(reconnecting|offline)$')
-
-
-def free_port():
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
-
-
-class RestartableServer:
-    """run.py on one fixed port and database, which a test can stop and start again."""
-
-    def __init__(self, folder):
-        self.folder = folder
-        self.port = free_port()
-        self.url = f'http://127.0.0.1:{self.port}'
-        self.database = f'sqlite:///{folder / "chat.db"}'
-        self.starts = 0
-        self.current = None
-
-    def start(self):
-        self.starts += 1
-        self.current = LiveServer(self.folder / f'server-{self.starts}.log', PORT=self.port,
-                                  DATABASE_URL=self.database, PUSH_INTERVAL='0.2').start()
-        return self
-
-    def restart(self):
-        assert self.current.stop() == 0
-        self.start()
-
-    def stop(self):
-        try:
-            self.current.stop()
-        finally:
-            self.current.kill()
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """History survives a restart of the server process, and reconnecting clients miss nothing."""
 import pytest
 
-from tests.support.live_server import LiveServer
+from tests.support.live_server import LiveServer, RestartableServer
+from tests.support.resuming_client import ResumingChatClient
 from tests.support.sio_client import RecordingClient
 
 pytestmark = pytest.mark.live
@@ -50,3 +51,27 @@ def test_restart_mid_conversation_loses_nothing(output_dir):
         assert retry == {'ok': True, 'id': 5, 'room': 'lobby', 'duplicate': True}
         assert send(ana, 'm6')['id'] == 6
         assert [m['text'] for m in bob.wait_for('chat_message')] == ['m6']
+
+
+@pytest.mark.parametrize('transport', ['websocket', 'polling'])
+def test_clients_come_back_by_themselves_after_a_restart(output_dir, transport):
+    server = RestartableServer(output_dir).start()
+    try:
+        with ResumingChatClient(server.url, 'Ana', [transport]) as ana, \
+                ResumingChatClient(server.url, 'Bob', [transport]) as bob:
+            for client in (ana, bob):
+                client.join('lobby')
+            ana.send('lobby', 'before the restart')
+            bob.wait_delivered('lobby', 1)
+
+            server.restart()
+
+            for client in (ana, bob):
+                client.wait(lambda c=client: c.rejoins == 1, f'{client.nick} did not come back')
+                assert client.nick in ('Ana', 'Bob') and client.connects == 2
+            assert ana.send('lobby', 'after the restart')['id'] == 2
+            texts = [m['text'] for m in bob.wait_delivered('lobby', 2)]
+            assert texts == ['before the restart', 'after the restart']
+            assert (ana.nick, bob.nick) == ('Ana', 'Bob')
+    finally:
+        server.stop()

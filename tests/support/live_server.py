@@ -2,6 +2,7 @@
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -97,3 +98,39 @@ class LiveServer:
             self.stop()
         finally:
             self.kill()
+
+
+def free_port():
+    """Return a TCP port on the loopback that is free right now."""
+    with socket.socket() as probe:
+        probe.bind(('127.0.0.1', 0))
+        return probe.getsockname()[1]
+
+
+class RestartableServer:
+    """run.py on one fixed port and database, which a test can stop and start again."""
+
+    def __init__(self, folder):
+        self.folder = folder
+        self.port = free_port()
+        self.url = f'http://127.0.0.1:{self.port}'
+        self.database = f'sqlite:///{folder / "chat.db"}'
+        self.starts = 0
+        self.current = None
+
+    def start(self):
+        self.starts += 1
+        self.current = LiveServer(self.folder / f'server-{self.starts}.log', PORT=self.port,
+                                  DATABASE_URL=self.database, PUSH_INTERVAL='0.2').start()
+        return self
+
+    def restart(self):
+        """Stop the server with SIGTERM (it must exit 0) and start it again on the same port."""
+        assert self.current.stop() == 0
+        self.start()
+
+    def stop(self):
+        try:
+            self.current.stop()
+        finally:
+            self.current.kill()

@@ -1,6 +1,7 @@
 """A python-socketio client that records what it receives, with bounded waits."""
 import threading
 
+import requests
 import socketio
 
 
@@ -8,7 +9,10 @@ class RecordingClient:
     """Connects to some namespaces and keeps every event received, per namespace."""
 
     def __init__(self, url, namespaces, transports=('websocket',), auth=None):
-        self.sio = socketio.Client(reconnection=False)
+        # Our own HTTP session: python-engineio drops its own without closing it when a
+        # long-polling connection fails, leaking a socket.
+        self.http = requests.Session()
+        self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.events = []
         self.disconnects = []
         self._changed = threading.Condition()
@@ -74,6 +78,7 @@ class RecordingClient:
         # drops the connection; close it here rather than leak it.
         if self._websocket is not None:
             self._websocket.shutdown()
+        self.http.close()
 
     def __enter__(self):
         return self
