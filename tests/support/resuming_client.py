@@ -47,6 +47,7 @@ class ResumingChatClient:
         self.disconnect_reasons = []
         self._changed = threading.Condition()
         self._catching_up = {}  # room -> a lock held while its gap is being fetched
+        self._fill_wanted = set()  # rooms whose fetch should make one more pass
         self.http = requests.Session()  # closed here: see sio_client.RecordingClient
         self.sio = socketio.Client(reconnection=True, reconnection_delay=0.2,
                                    reconnection_delay_max=1.0, http_session=self.http)
@@ -67,7 +68,8 @@ class ResumingChatClient:
         """Join a room for good: it is joined again after every reconnect."""
         self.rooms.setdefault(room, RoomLog())
         self._catching_up.setdefault(room, threading.Lock())
-        self._rejoin(room)
+        if self._rejoin(room):
+            self._fill_gap(room)
 
     def send(self, room, text, client_id=None):
         """Send a room message and return its acknowledgement."""
@@ -104,9 +106,8 @@ class ResumingChatClient:
         with self._changed:
             self.connects += 1
             self._changed.notify_all()
-        # Calls wait for replies that this very event loop reads: rejoin from another thread.
         if self.connects > 1:
-            threading.Thread(target=self._rejoin_all, daemon=True).start()
+            _in_background(self._rejoin_all)
 
     def _on_disconnect(self, reason=None):
         # python-engineio forgets a WebSocket the server dropped without closing it.
@@ -125,24 +126,25 @@ class ResumingChatClient:
 
     def _on_message(self, message):
         if self._take(message['room'], [message]):
-            threading.Thread(target=self._fill_gap, args=(message['room'],), daemon=True).start()
+            _in_background(self._fill_gap, message['room'])
 
     # ---- the resume rule ---------------------------------------------------------------
 
     def _rejoin_all(self):
-        for room in list(self.rooms):
-            self._rejoin(room)
+        behind = [room for room in list(self.rooms) if self._rejoin(room)]
         with self._changed:
             self.rejoins += 1
             self._changed.notify_all()
+        for room in behind:
+            self._fill_gap(room)
 
     def _rejoin(self, room):
+        """Join from the cursor; return whether more is to be fetched."""
         cursor = self.rooms[room].cursor
         ack = self.sio.call('join', {'room': room, 'since_id': cursor}, namespace=NAMESPACE,
                             timeout=WAIT_S)
         assert ack['ok'] is True, ack
-        if self._take(room, ack['history']) or ack['more']:
-            self._fill_gap(room)
+        return self._take(room, ack['history']) or ack['more']
 
     def _take(self, room, messages):
         """Add messages to a room's log; return whether it now waits on a gap."""
@@ -157,16 +159,30 @@ class ResumingChatClient:
     def _fill_gap(self, room):
         """Fetch pages after the cursor until every message received is preceded by all.
 
-        One fetch runs per room; a gap found while it runs is seen by its last check.
+        One fetch runs per room. A call while it runs asks it for one more pass, so that
+        neither a gap found meanwhile nor a rejoin on a new connection (while the fetch still
+        waits on the lost one) goes unanswered.
         """
+        with self._changed:
+            self._fill_wanted.add(room)
         while self._catching_up[room].acquire(blocking=False):
             try:
-                self._fetch_after_cursor(room)
+                while self._take_fill_wish(room):
+                    try:
+                        self._fetch_after_cursor(room)
+                    except socketio.exceptions.SocketIOError:
+                        pass  # the connection went: the rejoin on the next one asks again
             finally:
                 self._catching_up[room].release()
             with self._changed:
-                if not self.rooms[room].waiting:
+                if room not in self._fill_wanted:
                     return
+
+    def _take_fill_wish(self, room):
+        with self._changed:
+            wanted = room in self._fill_wanted
+            self._fill_wanted.discard(room)
+            return wanted
 
     def _fetch_after_cursor(self, room):
         while True:
@@ -180,3 +196,18 @@ class ResumingChatClient:
 
     def __exit__(self, *exc_info):
         self.close()
+
+
+def _in_background(action, *args):
+    """Run ``action`` in a thread: a call waits for a reply that the event thread must read.
+
+    A call cut short by a lost connection is left to the next reconnect, which rejoins from
+    the cursor; the rule needs no retry loop.
+    """
+    def run():
+        try:
+            action(*args)
+        except socketio.exceptions.SocketIOError:
+            pass
+
+    threading.Thread(target=run, daemon=True).start()

@@ -1,0 +1,58 @@
+"""A client that follows the README's resume rule misses nothing while others send fast."""
+import threading
+from urllib.parse import urlsplit
+
+import pytest
+
+from tests.support.live_server import LiveServer
+from tests.support.proxy import CuttableProxy
+from tests.support.resuming_client import ResumingChatClient
+from tests.support.sio_client import RecordingClient
+
+pytestmark = pytest.mark.live
+
+ROOM = 'busy'
+MISSED = 450  # more than two of the server's pages (200)
+DURING = 300  # sent while the reader catches up, drops and catches up again
+
+
+@pytest.fixture
+def fast_server(output_dir):
+    """A server whose rate limit lets one client send as fast as it can."""
+    with LiveServer(output_dir / 'server.log', RATE_LIMIT_PER_SECOND='100000',
+                    RATE_LIMIT_BURST='100000', FLOOD_STRIKES='100000') as server:
+        yield server
+
+
+def send_all(sender, texts):
+    for text in texts:
+        assert sender.call('room_message', {'room': ROOM, 'text': text})['ok'] is True
+
+
+@pytest.mark.parametrize('transport', ['websocket', 'polling'])
+def test_a_drop_during_a_busy_catch_up_loses_and_repeats_nothing(fast_server, transport):
+    texts = [f'm{n}' for n in range(1, 6 + MISSED + DURING)]
+    address = urlsplit(fast_server.url)
+    with CuttableProxy((address.hostname, address.port)) as network, \
+            RecordingClient(fast_server.url, ['/chat']) as sender, \
+            ResumingChatClient(network.url, 'Reader', [transport]) as reader:
+        sender.call('join', {'room': ROOM})
+        reader.join(ROOM)
+        send_all(sender, texts[:5])
+        reader.wait_delivered(ROOM, 5)
+
+        reader.close()
+        send_all(sender, texts[5:5 + MISSED])
+        during = threading.Thread(target=send_all, args=(sender, texts[5 + MISSED:]))
+        during.start()
+        try:
+            reader.connect()  # rejoins from its cursor, 5, while the sender goes on
+            reader.wait_delivered(ROOM, 100)
+            network.cut()  # in the middle of the catch-up: it comes back and goes on
+            reader.wait(lambda: reader.rejoins >= 2, 'no rejoin after the drop')
+        finally:
+            during.join(60)
+        delivered = reader.wait_delivered(ROOM, len(texts), timeout=60)
+        assert [m['id'] for m in delivered] == list(range(1, len(texts) + 1))
+        assert [m['text'] for m in delivered] == texts
+        assert reader.nick == 'Reader'
