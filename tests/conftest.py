@@ -8,6 +8,7 @@ from config import TestingConfig
 from server import create_app, shutdown
 from server.extensions import socketio
 from tests.support.live_server import LiveServer
+from tests.support.redis_server import RedisServer
 
 
 @pytest.fixture
@@ -41,3 +42,17 @@ def live_server(output_dir):
     """``run.py`` serving on a free port with a fast ticker; stopped (SIGTERM) after the test."""
     with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2') as server:
         yield server
+
+
+@pytest.fixture(scope='session')
+def redis_server(tmp_path_factory):
+    """One real redis-server for the session, on a free loopback port."""
+    with RedisServer(tmp_path_factory.mktemp('redis')) as server:
+        yield server
+
+
+@pytest.fixture
+def redis_url(redis_server):
+    """The URL of the session's Redis, emptied for this test."""
+    redis_server.flush()
+    return redis_server.url
