@@ -1,14 +1,18 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and Node:
 #   make run    set up, then start the server
 #   make test   set up (with test tools), then run the whole suite
+# and one more starts several workers behind nginx (needs nginx and redis-server installed):
+#   make cluster [WORKERS=3] [PORT=8000]   nginx on PORT, workers on PORT+1.., Ctrl-C stops all
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 NPM_STAMP := client/node_modules/.installed
+WORKERS ?= 3
+PORT ?= 8000
 
-.PHONY: setup setup-dev run test clean
+.PHONY: setup setup-dev run cluster test clean
 
 setup: $(RUNTIME_STAMP) $(NPM_STAMP)
 
@@ -16,6 +20,9 @@ setup-dev: setup $(DEV_STAMP)
 
 run: setup
 	$(BIN)/python run.py
+
+cluster: setup
+	$(BIN)/python -m deploy.cluster --workers $(WORKERS) --port $(PORT)
 
 test: setup-dev
 	$(BIN)/python -m pytest

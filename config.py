@@ -69,6 +69,8 @@ class Config:
     # Socket.IO transport: gevent in every real deployment; a Redis URL joins several workers.
     ASYNC_MODE = 'gevent'
     MESSAGE_QUEUE = env_str('MESSAGE_QUEUE')
+    # With MESSAGE_QUEUE: seconds between a worker's heartbeats; three missed, it is dead.
+    WORKER_HEARTBEAT = env_float('WORKER_HEARTBEAT', 2.0, minimum=0.1)
     CORS_ALLOWED_ORIGINS = env_list('CORS_ALLOWED_ORIGINS')
     PING_INTERVAL = env_float('PING_INTERVAL', 25.0, minimum=0.1)
     PING_TIMEOUT = env_float('PING_TIMEOUT', 20.0, minimum=0.1)
@@ -78,7 +80,7 @@ class Config:
     PUSH_INTERVAL = env_float('PUSH_INTERVAL', 5.0, minimum=0.01)
     TICKER_HISTORY = env_int('TICKER_HISTORY', 60, minimum=1)
 
-    # /chat history, in SQLite; a relative path is taken from the project's root.
+    # /chat history: sqlite:///… (a relative path is from the project's root) or postgresql://…
     DATABASE_URL = env_str('DATABASE_URL', 'sqlite:///instance/chat.db')
     HISTORY_LIMIT = env_int('HISTORY_LIMIT', 50, minimum=0)
     MAX_HISTORY_PAGE = env_int('MAX_HISTORY_PAGE', 200, minimum=1)
@@ -96,7 +98,10 @@ class Config:
 
     @classmethod
     def check(cls):
-        """Raise ConfigError when this configuration must not start; the base accepts all."""
+        """Raise ConfigError when this configuration must not start."""
+        if cls.MESSAGE_QUEUE and not cls.MESSAGE_QUEUE.startswith(('redis://', 'rediss://')):
+            raise ConfigError('MESSAGE_QUEUE must be a redis:// or rediss:// URL, '
+                              f'got {cls.MESSAGE_QUEUE!r}')
 
 
 class DevelopmentConfig(Config):
@@ -120,6 +125,7 @@ class ProductionConfig(Config):
 
     @classmethod
     def check(cls):
+        super().check()
         if not cls.SECRET_KEY or cls.SECRET_KEY == DEVELOPMENT_SECRET:
             raise ConfigError('SECRET_KEY must be set to a private value when APP_ENV=production')
 

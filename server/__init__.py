@@ -1,13 +1,19 @@
 """Application factory: configuration, the Socket.IO extension, routes and namespaces."""
+import secrets
 from pathlib import Path
 
+import redis
 from flask import Flask
+from gevent.threadpool import ThreadPool
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from config import DevelopmentConfig
 from server import http
 from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
-from server.chat.store import MessageStore, sqlite_path
+from server.chat.redis_presence import RedisPresence
+from server.chat.store import open_store
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
@@ -16,9 +22,11 @@ from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.tasks import PeriodicTask
 from server.ticker import Ticker
+from server.ticker_state import MemoryTickerState, RedisTickerState
 
 CHAT_NAMESPACE = '/chat'
 TICKER_NAMESPACE = '/test_conn'
+TICKER_REDIS_TIMEOUT_S = 2.0
 
 
 def create_app(config=DevelopmentConfig, overrides=None):
@@ -49,6 +57,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
     app.extensions['ticker'] = ticker = _make_ticker(app.config)
     app.extensions['chat'] = chat = _make_chat(app.config, app.root_path)
     socketio.on_namespace(chat)
+    chat.start_tasks()
     socketio.on_namespace(TickerNamespace(TICKER_NAMESPACE, ticker))
     return app
 
@@ -72,6 +81,7 @@ def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
     if stop_serving is not None:
         stop_serving(timeout)
     app.extensions['chat'].store.close()
+    app.extensions['chat'].presence.close()
 
 
 def _periodic(name, interval, action):
@@ -82,21 +92,49 @@ def _periodic(name, interval, action):
 
 def _make_chat(config, app_root):
     project_root = Path(app_root).parent
+    # SQLite blocks its caller: under gevent its calls run in one OS thread of their own (one
+    # at a time, so they need no lock) and the loop serves everyone else meanwhile; on the
+    # test threads they run inline. PostgreSQL (psycopg) yields to gevent by itself.
+    run_blocking = ThreadPool(1).apply if config['ASYNC_MODE'] == 'gevent' else None
     return ChatNamespace(
         CHAT_NAMESPACE,
-        presence=Presence(),
-        store=MessageStore(sqlite_path(config['DATABASE_URL'], project_root)),
+        presence=_make_presence(config),
+        store=open_store(config['DATABASE_URL'], project_root, run_blocking=run_blocking),
         typing=TypingTracker(config['TYPING_TIMEOUT']),
         limiter=RateLimiter(config['RATE_LIMIT_PER_SECOND'], config['RATE_LIMIT_BURST'],
                             config['FLOOD_STRIKES']),
         limits=ChatLimits.from_config(config),
         periodic=_periodic,
+        heartbeat=config['WORKER_HEARTBEAT'] if config['MESSAGE_QUEUE'] else None,
     )
+
+
+def _make_presence(config):
+    """The registry of who is where: in Redis when workers share a queue, else in-process."""
+    caps = {'max_rooms_per_client': config['MAX_ROOMS_PER_CLIENT'],
+            'max_room_members': config['MAX_ROOM_MEMBERS']}
+    if not config['MESSAGE_QUEUE']:
+        return Presence(**caps)
+    # A worker missing three heartbeats in a row is given up for dead by the others.
+    return RedisPresence(config['MESSAGE_QUEUE'], worker_id=secrets.token_hex(8),
+                         heartbeat_ttl=3 * config['WORKER_HEARTBEAT'], **caps)
 
 
 def _make_ticker(config):
     def publish(value):
         socketio.emit('server_response', value, namespace=TICKER_NAMESPACE, to=SUBSCRIBERS)
 
-    return Ticker(config['PUSH_INTERVAL'], publish, _periodic,
-                  history_size=config['TICKER_HISTORY'])
+    return Ticker(config['PUSH_INTERVAL'], publish, _periodic, _ticker_state(config))
+
+
+def _ticker_state(config):
+    """Keep the ticker's state in Redis when workers share a Redis queue, else in memory."""
+    if not config['MESSAGE_QUEUE']:
+        return MemoryTickerState(config['TICKER_HISTORY'])
+    # Timeouts, because a Redis that hangs must not hang the tick; no retries, because a tick
+    # that fails is simply tried again at the next one, and a retried script could draw twice.
+    client = redis.Redis.from_url(config['MESSAGE_QUEUE'], decode_responses=True,
+                                  socket_timeout=TICKER_REDIS_TIMEOUT_S,
+                                  socket_connect_timeout=TICKER_REDIS_TIMEOUT_S,
+                                  retry=Retry(NoBackoff(), 0))
+    return RedisTickerState(client, config['TICKER_HISTORY'])

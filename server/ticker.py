@@ -1,31 +1,48 @@
-"""The /test_conn ticker: one background task per server that publishes a random number.
+"""The /test_conn ticker: one background task that publishes a random number.
 
-The task runs while at least one client is connected. When the last client leaves it stops,
-keeping ``seq`` and the recent values, and the next client to connect starts it again with
-``seq`` carrying on.
+Each worker runs its task while at least one of its clients is connected. On each tick the
+worker asks the state for the lease and, only while it holds it, draws, numbers, records and
+publishes the value: with one process the lease is always its own; with several workers sharing
+Redis exactly one of them publishes, to every worker's clients. A worker whose last client leaves
+stops its task and gives the lease up, so a worker that still has clients takes over at its next
+tick; one that dies stops renewing it, and the lease expires ``lease_intervals`` intervals after
+its last tick. ``seq`` and the recent values live in the state, so they carry on either way.
 """
-import collections
+import contextlib
+import logging
 import random
 import threading
+import uuid
 
 from server.clock import now_ms
+from server.ticker_state import MemoryTickerState, StateUnavailable
+
+log = logging.getLogger(__name__)
 
 
 class Ticker:
     """Draws a number 1..100 every ``interval`` seconds and publishes it with a sequence number.
 
-    ``periodic(name, interval, action)`` makes the background task (a ``PeriodicTask``).
+    ``periodic(name, interval, action)`` makes the background task (a ``PeriodicTask``);
+    ``state`` is a ``MemoryTickerState`` (the default) or a ``RedisTickerState``.
     """
 
-    def __init__(self, interval, publish, periodic, history_size=60, rng=None, clock=now_ms):
+    def __init__(self, interval, publish, periodic, state=None, rng=None, clock=now_ms,
+                 lease_intervals=2):
         self._publish = publish
+        self._state = state or MemoryTickerState()
         self._rng = rng or random.Random()
         self._clock = clock
-        self._history = collections.deque(maxlen=history_size)
-        self._task = periodic('ticker', interval, self.tick)
+        self._task = periodic('ticker', interval, self._scheduled_tick)
+        # Held over a state call and the client count, never over a publish: sending can
+        # disconnect a dead client inline, whose handler takes this lock again.
         self._lock = threading.Lock()
+        self._token = uuid.uuid4().hex
+        self._lease = lease_intervals * interval
         self._clients = 0
-        self.seq = 0
+        self._closed = False
+        self._holding = False
+        self._unavailable = False
 
     @property
     def interval(self):
@@ -38,8 +55,11 @@ class Ticker:
         return self._task.running
 
     def history(self):
-        """Return the latest published values, oldest first."""
-        return list(self._history)
+        """Return the latest published values, oldest first (none while the state is out)."""
+        values = []
+        with self._outage_logged():
+            values = self._state.history()
+        return values
 
     def client_connected(self):
         """Count a client in; the first one starts the task."""
@@ -48,20 +68,78 @@ class Ticker:
             self._task.start()
 
     def client_disconnected(self):
-        """Count a client out; the last one stops the task."""
+        """Count a client out; the last one stops the task and gives the lease up."""
         with self._lock:
             self._clients = max(0, self._clients - 1)
             if self._clients == 0:
                 self._task.stop()
+                self._release()
 
     def stop(self, timeout=5.0):
-        """Stop the task for good (server shutdown) and wait for it to finish."""
+        """Stop the task for good (server shutdown), give the lease up and close the state."""
+        with self._lock:
+            self._closed = True
         self._task.close(timeout)
+        with self._lock:
+            self._release()
+        self._state.close()
 
     def tick(self):
-        """Draw, record and publish one value; return it."""
-        self.seq += 1
-        value = {'data': self._rng.randint(1, 100), 'seq': self.seq, 'ts': self._clock()}
-        self._history.append(value)
-        self._publish(value)
+        """Draw, record and publish one value if this ticker holds the lease; return it or None."""
+        with self._lock:
+            value = self._advance()
+        return self._published(value)
+
+    def _scheduled_tick(self):
+        # A tick that was already due when the last client left (or the server stopped) must
+        # not take the lease back: the worker that still has clients is to get it.
+        with self._lock:
+            if self._clients == 0 or self._closed:
+                return
+            value = self._advance()
+        self._published(value)
+
+    def _advance(self):
+        data, ts = self._rng.randint(1, 100), self._clock()
+        value = None
+        with self._outage_logged():
+            value = self._state.advance(self._token, self._lease, data, ts)
+            self._note_lease(value)
         return value
+
+    def _note_lease(self, value):
+        if value is not None and not self._holding:
+            log.info('ticker lease taken at seq %d', value['seq'])
+        elif value is None and self._holding:
+            log.info('ticker lease held by another worker')
+        self._holding = value is not None
+
+    def _published(self, value):
+        if value is not None:
+            self._publish(value)
+        return value
+
+    def _release(self):
+        # Not holding it any more either way. While the state is out the lease is left to
+        # expire by itself, rather than making a stopping server wait for one more timeout.
+        holding, self._holding = self._holding, False
+        if not holding or self._unavailable:
+            return
+        with self._outage_logged():
+            self._state.release(self._token)
+            log.info('ticker lease released')
+
+    @contextlib.contextmanager
+    def _outage_logged(self):
+        # An outage is logged when it starts and when it ends, not on every tick in between;
+        # the block it ends early reads as "nothing": no value, no lease, no history.
+        try:
+            yield
+        except StateUnavailable as error:
+            if not self._unavailable:
+                log.warning('ticker state unavailable, trying again every tick: %s', error)
+            self._unavailable = True
+        else:
+            if self._unavailable:
+                log.info('ticker state reachable again')
+            self._unavailable = False

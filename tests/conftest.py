@@ -56,3 +56,21 @@ def redis_url(redis_server):
     """The URL of the session's Redis, emptied for this test."""
     redis_server.flush()
     return redis_server.url
+
+
+@pytest.fixture(scope='session')
+def postgres_server():
+    """One real PostgreSQL server for the session, in a temporary folder, on a free port."""
+    from tests.support.postgres_server import PostgresServer
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def postgres_url(postgres_server):
+    """The URL of a fresh, empty database on the session's PostgreSQL, dropped after the test."""
+    if not postgres_server.running():  # a test that stopped it and failed before restarting
+        postgres_server.start()
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)

@@ -1,9 +1,12 @@
-"""Who is connected, under which nick, and in which rooms.
+"""Who is connected, under which nick, and in which rooms: the in-process registry.
 
-This in-process registry is the single source of truth for one worker. Its methods are the
-interface a shared (Redis-backed) registry will implement to span several workers.
-Under gevent no method yields, so each call is atomic without a lock.
+``Presence`` is the embedded default, the single source of truth for one worker; a shared
+registry (``server.chat.redis_presence``) implements the same methods for several workers.
+Every change that must be atomic across workers is one method here, never a check in the
+caller followed by an act: claiming a nick, joining under the caps, taking a session's nick
+back, closing a room as its owner. Under gevent no method yields, so each is atomic as it is.
 """
+import dataclasses
 import secrets
 
 from server.errors import ClientError
@@ -14,11 +17,54 @@ def guest_nick():
     return f'guest-{secrets.token_hex(3)}'
 
 
-class Presence:
-    """Connected clients, their nicks and their room memberships."""
+def fold(nick):
+    """Return the form in which nicks are compared: two nicks are the same if these are."""
+    return nick.casefold()
 
-    def __init__(self, nick_factory=guest_nick):
+
+@dataclasses.dataclass(frozen=True)
+class Arrival:
+    """A client registered: its nick, and the connection of its session it displaced, if any."""
+
+    nick: str
+    displaced: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Departure:
+    """A client forgotten: the nick it held and the rooms it was in, in the order it joined."""
+
+    nick: str
+    rooms: list
+
+
+def too_many_rooms(limit):
+    """Return the refusal of a join beyond the per-client room cap."""
+    return ClientError('too_many_rooms', f'you are in {limit} rooms already')
+
+
+def room_full(room):
+    """Return the refusal of a join into a full room."""
+    return ClientError('room_full', f'room "{room}" is full')
+
+
+def nick_taken(nick):
+    """Return the refusal of a nick somebody else holds."""
+    return ClientError('nick_taken', f'the nick "{nick}" is taken')
+
+
+def not_owner():
+    """Return the refusal of a close_room by anyone but the longest-standing member."""
+    return ClientError('forbidden', 'only the longest-standing member may close the room')
+
+
+class Presence:
+    """Connected clients, their nicks and their room memberships, in this process."""
+
+    def __init__(self, nick_factory=guest_nick, max_rooms_per_client=None, max_room_members=None):
         self._nick_factory = nick_factory
+        self.max_rooms_per_client = max_rooms_per_client
+        self.max_room_members = max_room_members
         self._nicks = {}
         self._keys = {}
         self._sid_by_nick = {}
@@ -26,35 +72,47 @@ class Presence:
         self._members_by_room = {}
 
     def connect(self, sid, wanted=None, key=None):
-        """Register a client (of session ``key``) under ``wanted`` if free, else a guest nick."""
-        self._keys[sid] = key
+        """Register a client of session ``key`` under ``wanted`` if free, else a guest nick.
+
+        A nick held by another connection of the same session is taken over (that connection
+        is dead or elsewhere; the caller closes it): the Arrival names it as displaced.
+        """
+        displaced = None
+        holder = self._sid_by_nick.get(fold(wanted)) if wanted else None
+        if holder is not None and key is not None and self._keys.get(holder) == key:
+            displaced = holder
+            del self._sid_by_nick[fold(wanted)]
         nick = wanted or self._nick_factory()
-        while nick.casefold() in self._sid_by_nick:
+        while fold(nick) in self._sid_by_nick:
             nick = self._nick_factory()
+        self._keys[sid] = key
         self._nicks[sid] = nick
-        self._sid_by_nick[nick.casefold()] = sid
+        self._sid_by_nick[fold(nick)] = sid
         self._rooms_by_sid[sid] = {}
-        return nick
+        return Arrival(nick, displaced)
 
     def disconnect(self, sid):
-        """Forget a client; return the rooms it was in, in the order it joined them."""
-        rooms = [room for room in list(self._rooms_by_sid.get(sid, ())) if self.leave(sid, room)]
+        """Forget a client; return its Departure, or None if it was not registered."""
         nick = self._nicks.pop(sid, None)
-        if nick is not None:
-            self._sid_by_nick.pop(nick.casefold(), None)
+        if nick is None:
+            return None
+        rooms = [room for room in list(self._rooms_by_sid.get(sid, ())) if self.leave(sid, room)]
+        if self._sid_by_nick.get(fold(nick)) == sid:
+            del self._sid_by_nick[fold(nick)]
         self._rooms_by_sid.pop(sid, None)
         self._keys.pop(sid, None)
-        return rooms
+        return Departure(nick, rooms)
 
     def set_nick(self, sid, nick):
         """Give the client a new nick; return the old one. Nicks are unique, ignoring case."""
-        holder = self._sid_by_nick.get(nick.casefold())
+        holder = self._sid_by_nick.get(fold(nick))
         if holder is not None and holder != sid:
-            raise ClientError('nick_taken', f'the nick "{nick}" is taken')
+            raise nick_taken(nick)
         old = self._nicks[sid]
-        del self._sid_by_nick[old.casefold()]
+        if self._sid_by_nick.get(fold(old)) == sid:
+            del self._sid_by_nick[fold(old)]
         self._nicks[sid] = nick
-        self._sid_by_nick[nick.casefold()] = sid
+        self._sid_by_nick[fold(nick)] = sid
         return old
 
     def key(self, sid):
@@ -63,7 +121,7 @@ class Presence:
 
     def sid_of(self, nick):
         """Return the sid of the client holding ``nick`` (ignoring case), or None."""
-        return self._sid_by_nick.get(nick.casefold())
+        return self._sid_by_nick.get(fold(nick))
 
     def is_connected(self, sid):
         """Return whether the client is registered."""
@@ -74,12 +132,22 @@ class Presence:
         return self._nicks[sid]
 
     def join(self, sid, room):
-        """Add the client to the room; return False if it was already a member."""
+        """Add the client to the room within the caps; return False if it was a member already.
+
+        Raises ClientError ``too_many_rooms`` or ``room_full`` beyond the caps.
+        """
         rooms = self._rooms_by_sid[sid]
         if room in rooms:
             return False
+        if self.max_rooms_per_client is not None and len(rooms) >= self.max_rooms_per_client:
+            raise too_many_rooms(self.max_rooms_per_client)
+        members = self._members_by_room.setdefault(room, {})
+        if self.max_room_members is not None and len(members) >= self.max_room_members:
+            if not members:
+                del self._members_by_room[room]
+            raise room_full(room)
         rooms[room] = None
-        self._members_by_room.setdefault(room, {})[sid] = None
+        members[sid] = None
         return True
 
     def leave(self, sid, room):
@@ -114,8 +182,13 @@ class Presence:
         """Return the sid of the room's longest-standing member (who may close it), or None."""
         return next(iter(self._members_by_room.get(room, ())), None)
 
-    def close_room(self, room):
-        """Remove every member from the room; return their sids."""
+    def close_room(self, room, by):
+        """Remove every member from the room, if ``by`` owns it; return their sids.
+
+        Raises ClientError ``forbidden`` when ``by`` is not the longest-standing member.
+        """
+        if self.owner(room) != by:
+            raise not_owner()
         sids = list(self._members_by_room.get(room, ()))
         for sid in sids:
             self.leave(sid, room)
@@ -125,3 +198,13 @@ class Presence:
         """Return the nicks in the room, sorted without regard to case."""
         nicks = (self._nicks[sid] for sid in self._members_by_room.get(room, ()))
         return sorted(nicks, key=str.casefold)
+
+    def heartbeat(self):
+        """Tell the other workers this one is alive: nothing to tell in one process."""
+
+    def reap(self):
+        """Forget the clients of workers that died: none in one process. Returns [(sid, Departure)]."""
+        return []
+
+    def close(self):
+        """Release what the registry holds: nothing in one process."""

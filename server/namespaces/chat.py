@@ -4,7 +4,7 @@ import functools
 import logging
 
 from flask import request
-from flask_socketio import emit, join_room, leave_room
+from flask_socketio import emit, join_room, leave_room, rooms
 
 from server.chat import sessions, validation
 from server.chat.limits import Verdict
@@ -25,8 +25,6 @@ class ChatLimits:
     max_nick_length: int
     history_limit: int
     max_history_page: int
-    max_rooms_per_client: int
-    max_room_members: int
 
     @classmethod
     def from_config(cls, config):
@@ -46,7 +44,8 @@ def room_key(room):
 class ChatNamespace(AnsweringNamespace):
     """Handlers for /chat; the state lives in the domain objects it is given."""
 
-    def __init__(self, namespace, presence, store, typing, limiter, limits, periodic):
+    def __init__(self, namespace, presence, store, typing, limiter, limits, periodic,
+                 heartbeat=None):
         super().__init__(namespace)
         self.presence = presence
         self.store = store
@@ -56,6 +55,9 @@ class ChatNamespace(AnsweringNamespace):
         self.announcements = Trampoline()
         self.typing_expiry = periodic('typing-expiry', min(1.0, typing.timeout / 2),
                                       self.expire_typing)
+        # Shared presence only: this worker's heartbeat, and forgetting dead workers' clients.
+        self.presence_keeper = periodic('presence-keeper', heartbeat, self.keep_presence) \
+            if heartbeat else None
 
     def trigger_event(self, event, *args):
         """Rate-limit every client event, known or not, before it is dispatched."""
@@ -91,10 +93,10 @@ class ChatNamespace(AnsweringNamespace):
             raise ConnectionRefusedError('rate_limited')
         token = sessions.presented_token(auth) or sessions.new_token()
         key = sessions.session_key(token)
-        wanted = self._wanted_nick(auth)
-        self._close_stale_connection(key, wanted)
-        nick = self.presence.connect(request.sid, wanted, key)
-        emit('my_response', {'data': 'Connected', 'nick': nick, 'session': token})
+        arrival = self.presence.connect(request.sid, self._wanted_nick(auth), key)
+        if arrival.displaced is not None:
+            self._close_displaced(arrival.displaced)
+        emit('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token})
 
     def on_disconnect(self, reason=None):
         """Forget the client at once, then tell its rooms, through the announcement queue.
@@ -104,21 +106,47 @@ class ChatNamespace(AnsweringNamespace):
         is announced in a flat loop, and one failure to tell a member keeps nobody in a room.
         """
         sid = request.sid
-        if not self.presence.is_connected(sid):
-            return
-        nick = self.presence.nick(sid)
         typing_rooms = self.typing.stop_client(sid)
-        rooms = self.presence.disconnect(sid)
+        departure = self.presence.disconnect(sid)
+        if departure is None:
+            return
         for room in typing_rooms:
             self.announcements.post(
-                functools.partial(self._send_typing, room, nick, False, skip_sid=sid))
-        for room in rooms:
-            info = self._room_info(room, 'leave', f'Member left: {room}', nick)
+                functools.partial(self._send_typing, room, departure.nick, False, skip_sid=sid))
+        self._announce_departure(sid, departure)
+
+    def _announce_departure(self, sid, departure):
+        for room in departure.rooms:
+            info = self._room_info(room, 'leave', f'Member left: {room}', departure.nick)
             self.announcements.post(functools.partial(self._emit_room_info, info, skip_sid=sid))
+
+    def keep_presence(self):
+        """Renew this worker's heartbeat; forget and announce the clients of dead workers."""
+        if not self.presence.heartbeat():
+            self._drop_local_clients()
+        for sid, departure in self.presence.reap():
+            log.info('forgot %s: its worker stopped answering', sid)
+            self._announce_departure(sid, departure)
+
+    def start_tasks(self):
+        """Start the work that runs for the server's whole life: the presence heartbeat."""
+        if self.presence_keeper is not None:
+            self.presence.heartbeat()
+            self.presence_keeper.start()
+
+    def _drop_local_clients(self):
+        """The other workers gave this one up for dead (it stalled) and forgot its clients:
+        end their connections so that they come back and register again."""
+        log.warning('this worker was given up for dead; its clients will reconnect')
+        server = self.socketio.server
+        for sid, eio_sid in list(server.manager.get_participants(self.namespace, None)):
+            close_transport(server, eio_sid, lost=True)
 
     def stop_tasks(self, timeout=None):
         """Stop the namespace's background work for good (server shutdown)."""
         self.typing_expiry.close(timeout)
+        if self.presence_keeper is not None:
+            self.presence_keeper.close(timeout)
 
     def expire_typing(self):
         """Tell rooms that clients who went quiet are no longer typing; idle when none is."""
@@ -252,26 +280,25 @@ class ChatNamespace(AnsweringNamespace):
     @replies
     def on_close_room(self, payload):
         room = self._member_room(payload)
-        if self.presence.owner(room) != request.sid:
-            raise ClientError('forbidden', 'only the longest-standing member may close the room')
-        self._announce(room, 'close', f'Room closing: {room}', self._nick(), members=[],
-                       closing=True)
-        for sid in self.presence.close_room(room):
+        nick = self._nick()
+        members = self.presence.close_room(room, by=request.sid)
+        info = {'kind': 'close', 'msg': f'Room closing: {room}', 'room': room, 'nick': nick,
+                'members': [], 'closing': True}
+        self._emit_room_info(info)
+        for sid in members:
             self.typing.stop(sid, room)
         self.close_room(room_key(room))
         return {'room': room}
 
-    def _close_stale_connection(self, key, wanted):
-        """Let a session back into its nick: close its older connection that still holds it.
+    def _close_displaced(self, holder):
+        """Close a session's older connection, whose nick the new one has just taken back.
 
         After an abrupt drop the old connection keeps the nick until the ping timeout; the
         client reconnecting with the same session token is the same person, so it wins.
         """
-        holder = self.presence.sid_of(wanted) if wanted else None
-        if holder is not None and self.presence.key(holder) == key:
-            log.info('session resumed on %s; closing its old connection %s', request.sid, holder)
-            emit('session_moved', {}, to=holder)
-            self.socketio.server.disconnect(holder, namespace=self.namespace)
+        log.info('session resumed on %s; closing its old connection %s', request.sid, holder)
+        emit('session_moved', {}, to=holder)
+        self.socketio.server.disconnect(holder, namespace=self.namespace)
 
     def _wanted_nick(self, auth):
         """Return the nick a connecting client asks for in ``auth``, if it is a valid one."""
@@ -294,15 +321,15 @@ class ChatNamespace(AnsweringNamespace):
         return self.presence.nick(request.sid)
 
     def _require_member(self, room):
-        if not self.presence.is_member(request.sid, room):
+        # The client's own rooms are known to this worker: no shared state is asked (the
+        # check holds, and room messages go on locally, while Redis is out of reach).
+        if room_key(room) not in rooms(namespace=self.namespace):
             raise ClientError('not_in_room', f'you are not in room "{room}"')
 
     def _enter(self, room):
         """Make the client a member of the room, within the caps; return False if it was one."""
-        if self.presence.is_member(request.sid, room):
+        if not self.presence.join(request.sid, room):
             return False
-        self._check_room_caps(room)
-        self.presence.join(request.sid, room)
         join_room(room_key(room))
         return True
 
@@ -314,13 +341,6 @@ class ChatNamespace(AnsweringNamespace):
         if since_id is None:
             return self.store.recent(room, self.limits.history_limit)
         return self.store.since(room, since_id, self.limits.max_history_page)
-
-    def _check_room_caps(self, room):
-        if self.presence.room_count(request.sid) >= self.limits.max_rooms_per_client:
-            raise ClientError('too_many_rooms',
-                              f'you are in {self.limits.max_rooms_per_client} rooms already')
-        if self.presence.member_count(room) >= self.limits.max_room_members:
-            raise ClientError('room_full', f'room "{room}" is full')
 
     def _stop_typing(self, room, nick):
         if self.typing.stop(request.sid, room):

@@ -60,7 +60,8 @@ def test_production_refuses_to_start_without_a_secret():
 
 @pytest.mark.parametrize('name, value', [('PUSH_INTERVAL', 'soon'), ('PORT', '-1'),
                                          ('PUSH_INTERVAL', '0'), ('APP_ENV', 'staging'),
-                                         ('LOG_LEVEL', 'chatty')])
+                                         ('LOG_LEVEL', 'chatty'),
+                                         ('MESSAGE_QUEUE', 'amqp://127.0.0.1:5672')])
 def test_a_malformed_setting_is_reported_and_refused(name, value):
     result = run_briefly(base_env(**{name: value}))
     assert result.returncode == 2

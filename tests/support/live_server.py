@@ -1,15 +1,17 @@
 """Run the real ``run.py`` as a child process on a free port, for live tests."""
 import os
-import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
 from pathlib import Path
 
+# The launcher's own knowledge of run.py's ready line, and of free ports (other test helpers
+# import free_port from here).
+from deploy.processes import WORKER_READY as READY
+from deploy.processes import free_port
+
 ROOT = Path(__file__).resolve().parents[2]
-READY = re.compile(r'serving on (http://\S+)')
 
 
 class LiveServer:
@@ -51,6 +53,7 @@ class LiveServer:
             self.kill()
             raise RuntimeError(f'run.py did not report ready in {timeout}s:\n{self.output()}')
         if self.url is None:
+            self.kill()  # reaps it
             raise RuntimeError(f'run.py exited before serving:\n{self.output()}')
         return self
 
@@ -98,13 +101,6 @@ class LiveServer:
             self.stop()
         finally:
             self.kill()
-
-
-def free_port():
-    """Return a TCP port on the loopback that is free right now."""
-    with socket.socket() as probe:
-        probe.bind(('127.0.0.1', 0))
-        return probe.getsockname()[1]
 
 
 class RestartableServer:

@@ -1,7 +1,9 @@
-"""Presence bookkeeping, without sockets."""
+"""Presence bookkeeping, without sockets: one suite for the in-process and the Redis registry."""
+import time
+
 import pytest
 
-from server.chat.presence import Presence, guest_nick
+from server.chat.presence import Arrival, Departure, Presence, guest_nick
 from server.errors import ClientError
 
 
@@ -9,20 +11,46 @@ def sequence(*nicks):
     return iter(nicks).__next__
 
 
+@pytest.fixture(params=['memory', 'redis'])
+def make_presence(request):
+    """Build a registry of either kind; every one built is closed after the test."""
+    built = []
+
+    def make(nick_factory=guest_nick, worker='w1', **caps):
+        if request.param == 'memory':
+            presence = Presence(nick_factory=nick_factory, **caps)
+        else:
+            from server.chat.redis_presence import RedisPresence
+            presence = RedisPresence(request.getfixturevalue('redis_url'), worker_id=worker,
+                                     nick_factory=nick_factory, heartbeat_ttl=0.5, **caps)
+        built.append(presence)
+        return presence
+
+    yield make
+    for presence in built:
+        presence.close()
+
+
+def refusal(call):
+    with pytest.raises(ClientError) as refused:
+        call()
+    return refused.value.code
+
+
 def test_guest_nicks_look_generated():
     nick = guest_nick()
     assert nick.startswith('guest-') and len(nick) == len('guest-') + 6
 
 
-def test_connect_gives_each_client_a_nick_nobody_else_holds():
-    presence = Presence(nick_factory=sequence('guest-a', 'GUEST-A', 'guest-b'))
-    assert presence.connect('s1') == 'guest-a'
-    assert presence.connect('s2') == 'guest-b'
+def test_connect_gives_each_client_a_nick_nobody_else_holds(make_presence):
+    presence = make_presence(nick_factory=sequence('guest-a', 'GUEST-A', 'guest-b'))
+    assert presence.connect('s1') == Arrival('guest-a')
+    assert presence.connect('s2') == Arrival('guest-b')
     assert presence.nick('s2') == 'guest-b'
 
 
-def test_join_and_leave_track_members_by_nick():
-    presence = Presence(nick_factory=sequence('bob', 'Ana', 'carl'))
+def test_join_and_leave_track_members_by_nick(make_presence):
+    presence = make_presence(nick_factory=sequence('bob', 'Ana', 'carl'))
     for sid in ('s1', 's2', 's3'):
         presence.connect(sid)
     assert presence.join('s1', 'lobby') is True
@@ -37,42 +65,72 @@ def test_join_and_leave_track_members_by_nick():
     assert presence.members('nowhere') == []
 
 
-def test_disconnect_returns_the_rooms_left_and_frees_the_nick():
-    presence = Presence(nick_factory=sequence('same', 'same'))
+def test_disconnect_returns_the_nick_and_rooms_left_and_frees_the_nick(make_presence):
+    presence = make_presence(nick_factory=sequence('same', 'same'))
     presence.connect('s1')
     presence.join('s1', 'b')
     presence.join('s1', 'a')
-    assert presence.disconnect('s1') == ['b', 'a']
+    assert presence.disconnect('s1') == Departure('same', ['b', 'a'])
     assert not presence.is_connected('s1')
     assert presence.members('a') == [] and presence.rooms('s1') == []
-    assert presence.connect('s2') == 'same'
+    assert presence.connect('s2').nick == 'same'
 
 
-def test_disconnect_of_an_unknown_client_is_harmless():
-    assert Presence().disconnect('ghost') == []
+def test_disconnect_of_an_unknown_client_is_harmless(make_presence):
+    presence = make_presence()
+    assert presence.disconnect('ghost') is None
+    presence.connect('s1')
+    presence.disconnect('s1')
+    assert presence.disconnect('s1') is None
 
 
-def test_set_nick_keeps_nicks_unique_ignoring_case():
-    presence = Presence(nick_factory=sequence('guest-1', 'guest-2', 'guest-3'))
+def test_set_nick_keeps_nicks_unique_ignoring_case(make_presence):
+    presence = make_presence(nick_factory=sequence('guest-1', 'guest-2', 'guest-3'))
     presence.connect('s1')
     presence.connect('s2')
     assert presence.set_nick('s1', 'Ana') == 'guest-1'
-    with pytest.raises(ClientError) as taken:
-        presence.set_nick('s2', 'ANA')
-    assert taken.value.code == 'nick_taken'
+    assert refusal(lambda: presence.set_nick('s2', 'ANA')) == 'nick_taken'
     assert presence.set_nick('s1', 'ana') == 'Ana'
     assert presence.sid_of('ANA') == 's1' and presence.sid_of('guest-1') is None
-    assert presence.connect('s3', wanted='Ana') == 'guest-3'
+    assert presence.connect('s3', wanted='Ana').nick == 'guest-3'
 
 
-def test_a_wanted_nick_is_given_when_free():
-    presence = Presence(nick_factory=sequence('guest-1'))
-    assert presence.connect('s1', wanted='Ana') == 'Ana'
-    assert presence.connect('s2', wanted='ana') == 'guest-1'
+def test_a_wanted_nick_is_given_when_free(make_presence):
+    presence = make_presence(nick_factory=sequence('guest-1'))
+    assert presence.connect('s1', wanted='Ana') == Arrival('Ana')
+    assert presence.connect('s2', wanted='ana') == Arrival('guest-1')
 
 
-def test_owner_is_the_longest_standing_member_and_close_room_empties_it():
-    presence = Presence(nick_factory=sequence('a', 'b', 'c'))
+def test_a_session_takes_its_nick_back_from_its_older_connection(make_presence):
+    presence = make_presence(nick_factory=sequence('guest-1'))
+    presence.connect('old', wanted='Ana', key='k1')
+    presence.join('old', 'lobby')
+    assert presence.connect('stranger', wanted='Ana', key='k2') == Arrival('guest-1')
+    assert presence.connect('new', wanted='Ana', key='k1') == Arrival('Ana', displaced='old')
+    assert presence.sid_of('ana') == 'new' and presence.key('new') == 'k1'
+    # The displaced connection leaves its rooms but not with the nick its session holds now.
+    assert presence.disconnect('old') == Departure('Ana', ['lobby'])
+    assert presence.sid_of('Ana') == 'new'
+
+
+def test_joins_are_refused_beyond_the_caps(make_presence):
+    presence = make_presence(max_rooms_per_client=2, max_room_members=2)
+    for sid in ('s1', 's2', 's3'):
+        presence.connect(sid)
+    presence.join('s1', 'a')
+    presence.join('s1', 'b')
+    assert refusal(lambda: presence.join('s1', 'c')) == 'too_many_rooms'
+    assert presence.join('s1', 'a') is False  # already a member: no cap applies
+    presence.join('s2', 'a')
+    assert refusal(lambda: presence.join('s3', 'a')) == 'room_full'
+    assert presence.members('a') == sorted([presence.nick('s1'), presence.nick('s2')],
+                                           key=str.casefold)
+    presence.disconnect('s2')
+    assert presence.join('s3', 'a') is True
+
+
+def test_owner_is_the_longest_standing_member_and_only_it_may_close_the_room(make_presence):
+    presence = make_presence(nick_factory=sequence('a', 'b', 'c'))
     for sid in ('s1', 's2', 's3'):
         presence.connect(sid)
         presence.join(sid, 'lobby')
@@ -80,6 +138,55 @@ def test_owner_is_the_longest_standing_member_and_close_room_empties_it():
     presence.leave('s1', 'lobby')
     assert presence.owner('lobby') == 's2'
     assert presence.member_count('lobby') == 2 and presence.room_count('s2') == 1
-    assert presence.close_room('lobby') == ['s2', 's3']
+    assert refusal(lambda: presence.close_room('lobby', by='s3')) == 'forbidden'
+    assert presence.close_room('lobby', by='s2') == ['s2', 's3']
     assert presence.members('lobby') == [] and presence.owner('lobby') is None
     assert presence.rooms('s2') == []
+
+
+def test_two_workers_share_nicks_seats_and_ownership(redis_url):
+    from server.chat.redis_presence import RedisPresence
+    first = RedisPresence(redis_url, worker_id='w1', max_room_members=2)
+    second = RedisPresence(redis_url, worker_id='w2', max_room_members=2)
+    try:
+        assert first.connect('a1', wanted='Ana').nick == 'Ana'
+        assert second.connect('b1', wanted='ANA').nick != 'ANA'
+        second.connect('b2')
+        first.connect('a2')
+        first.join('a1', 'lobby')
+        second.join('b1', 'lobby')
+        assert refusal(lambda: first.join('a2', 'lobby')) == 'room_full'
+        assert second.members('lobby') == first.members('lobby')
+        assert refusal(lambda: second.close_room('lobby', by='b1')) == 'forbidden'
+        assert second.sid_of('ana') == 'a1' and second.nick('a1') == 'Ana'
+    finally:
+        first.close()
+        second.close()
+
+
+def test_the_clients_of_a_worker_that_stopped_answering_are_forgotten_once(redis_url):
+    from server.chat.redis_presence import RedisPresence
+    dead = RedisPresence(redis_url, worker_id='dead', heartbeat_ttl=0.2)
+    alive = RedisPresence(redis_url, worker_id='alive', heartbeat_ttl=0.2)
+    other = RedisPresence(redis_url, worker_id='other', heartbeat_ttl=0.2)
+    try:
+        for registry in (dead, alive, other):
+            registry.heartbeat()
+        dead.connect('d1', wanted='Dee')
+        dead.join('d1', 'lobby')
+        alive.connect('a1', wanted='Ana')
+        alive.join('a1', 'lobby')
+        assert alive.reap() == [] and other.reap() == []
+        deadline = time.monotonic() + 5
+        reaped = []
+        while not reaped and time.monotonic() < deadline:
+            time.sleep(0.1)
+            alive.heartbeat()
+            other.heartbeat()
+            reaped = alive.reap() + other.reap()
+        assert reaped == [('d1', Departure('Dee', ['lobby']))]
+        assert alive.reap() == [] and other.reap() == []
+        assert alive.members('lobby') == ['Ana'] and alive.sid_of('Dee') is None
+    finally:
+        for registry in (dead, alive, other):
+            registry.close()

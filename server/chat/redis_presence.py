@@ -1,0 +1,364 @@
+"""Presence shared by every worker of a cluster, in Redis.
+
+The same methods as ``server.chat.presence.Presence``. Each change that must be atomic across
+workers is one Lua script, run by Redis as a whole: claiming a nick (or taking it back for its
+session), renaming, joining under the caps, leaving, closing a room as its owner, forgetting
+a client. Keys (under one prefix):
+
+    conn:<sid>            hash: nick, folded nick, session key, worker
+    nick:<folded>         the sid holding that nick
+    rooms:<sid>           sorted set: the client's rooms, scored by join order
+    members:<room>        sorted set: the room's sids, scored by join order (lowest: owner)
+    seq                   the join order counter
+    workers               the workers that have announced themselves
+    worker:<id>:alive     set with a time to live, renewed by the worker's heartbeat
+    worker:<id>:sids      the clients connected to that worker
+
+A worker whose heartbeat lapses is dead: the first live worker to notice takes it out of
+``workers`` (one SREM, so once) and forgets its clients, announcing their leaves.
+"""
+import functools
+import logging
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from server.chat.presence import (Arrival, Departure, fold, guest_nick, nick_taken, not_owner,
+                                  room_full, too_many_rooms)
+from server.errors import ClientError
+
+log = logging.getLogger(__name__)
+
+PREFIX = 'relay:presence:'
+
+_CONNECT = """
+local p, sid, key, worker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local function claim(display, folded)
+  redis.call('HSET', p..'conn:'..sid, 'nick', display, 'folded', folded, 'key', key,
+             'worker', worker)
+  redis.call('SET', p..'nick:'..folded, sid)
+  redis.call('SADD', p..'worker:'..worker..':sids', sid)
+end
+if ARGV[5] ~= '' then
+  local holder = redis.call('GET', p..'nick:'..ARGV[6])
+  if not holder then
+    claim(ARGV[5], ARGV[6])
+    return {ARGV[5]}
+  end
+  if key ~= '' and redis.call('HGET', p..'conn:'..holder, 'key') == key then
+    claim(ARGV[5], ARGV[6])
+    return {ARGV[5], holder}
+  end
+end
+for i = 7, #ARGV, 2 do
+  if redis.call('SET', p..'nick:'..ARGV[i + 1], sid, 'NX') then
+    claim(ARGV[i], ARGV[i + 1])
+    return {ARGV[i]}
+  end
+end
+return {}
+"""
+
+_DISCONNECT = """
+local p, sid = ARGV[1], ARGV[2]
+local conn = p..'conn:'..sid
+local info = redis.call('HMGET', conn, 'nick', 'folded', 'worker')
+if not info[1] then return {} end
+local rooms = redis.call('ZRANGE', p..'rooms:'..sid, 0, -1)
+for _, room in ipairs(rooms) do redis.call('ZREM', p..'members:'..room, sid) end
+redis.call('DEL', p..'rooms:'..sid, conn)
+if redis.call('GET', p..'nick:'..info[2]) == sid then redis.call('DEL', p..'nick:'..info[2]) end
+redis.call('SREM', p..'worker:'..info[3]..':sids', sid)
+return {info[1], rooms}
+"""
+
+_SET_NICK = """
+local p, sid, display, folded = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local holder = redis.call('GET', p..'nick:'..folded)
+if holder and holder ~= sid then return {'taken'} end
+local conn = p..'conn:'..sid
+local old = redis.call('HMGET', conn, 'nick', 'folded')
+if not old[1] then return {'gone'} end
+if redis.call('GET', p..'nick:'..old[2]) == sid then redis.call('DEL', p..'nick:'..old[2]) end
+redis.call('SET', p..'nick:'..folded, sid)
+redis.call('HSET', conn, 'nick', display, 'folded', folded)
+return {'ok', old[1]}
+"""
+
+_JOIN = """
+local p, sid, room, max_rooms, max_members = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local rooms_key, members_key = p..'rooms:'..sid, p..'members:'..room
+if redis.call('EXISTS', p..'conn:'..sid) == 0 then return 'gone' end
+if redis.call('ZSCORE', rooms_key, room) then return 'member' end
+if max_rooms ~= '' and redis.call('ZCARD', rooms_key) >= tonumber(max_rooms) then
+  return 'too_many_rooms'
+end
+if max_members ~= '' and redis.call('ZCARD', members_key) >= tonumber(max_members) then
+  return 'room_full'
+end
+local order = redis.call('INCR', p..'seq')
+redis.call('ZADD', rooms_key, order, room)
+redis.call('ZADD', members_key, order, sid)
+return 'joined'
+"""
+
+_LEAVE = """
+local p, sid, room = ARGV[1], ARGV[2], ARGV[3]
+redis.call('ZREM', p..'members:'..room, sid)
+return redis.call('ZREM', p..'rooms:'..sid, room)
+"""
+
+_CLOSE_ROOM = """
+local p, room, by = ARGV[1], ARGV[2], ARGV[3]
+local members_key = p..'members:'..room
+local sids = redis.call('ZRANGE', members_key, 0, -1)
+if sids[1] ~= by then return {'forbidden'} end
+for _, sid in ipairs(sids) do redis.call('ZREM', p..'rooms:'..sid, room) end
+redis.call('DEL', members_key)
+return {'ok', unpack(sids)}
+"""
+
+_MEMBERS = """
+local p, room = ARGV[1], ARGV[2]
+local sids = redis.call('ZRANGE', p..'members:'..room, 0, -1)
+local nicks = {}
+for i, sid in ipairs(sids) do nicks[i] = redis.call('HGET', p..'conn:'..sid, 'nick') or '' end
+return nicks
+"""
+
+_CLAIM_DEAD_WORKER = """
+local p, worker = ARGV[1], ARGV[2]
+if redis.call('EXISTS', p..'worker:'..worker..':alive') == 1 then return {} end
+if redis.call('SREM', p..'workers', worker) == 0 then return {} end
+return redis.call('SMEMBERS', p..'worker:'..worker..':sids')
+"""
+
+
+def unavailable_when_redis_fails(method):
+    """Turn a Redis outage into the clear ``unavailable`` refusal instead of a crash."""
+    @functools.wraps(method)
+    def guarded(self, *args, **kwargs):
+        try:
+            return method(self, *args, **kwargs)
+        except redis.RedisError as error:
+            log.warning('presence unavailable: %s', type(error).__name__)
+            raise ClientError('unavailable', 'the server cannot reach its shared state; '
+                                             'try again shortly') from error
+    return guarded
+
+
+class RedisPresence:
+    """Connected clients, their nicks and their rooms, shared by the workers through Redis."""
+
+    def __init__(self, url, worker_id, nick_factory=guest_nick, max_rooms_per_client=None,
+                 max_room_members=None, heartbeat_ttl=10.0, prefix=PREFIX):
+        self.worker_id = worker_id
+        self.max_rooms_per_client = max_rooms_per_client
+        self.max_room_members = max_room_members
+        self.heartbeat_ttl = heartbeat_ttl
+        self._nick_factory = nick_factory
+        self._prefix = prefix
+        self._registered = False
+        # This worker's own clients, whose nick and session key only this worker changes:
+        # read here without a round trip, and still known while Redis is out of reach.
+        self._local = {}
+        # No retries: a script whose reply was lost may have run, and running one twice is not
+        # always harmless (a second disconnect finds nothing to announce). A failed call is
+        # refused as unavailable and the client tries again.
+        self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
+                                           socket_connect_timeout=5,
+                                           retry=Retry(NoBackoff(), 0))
+        self._scripts = {name: self._redis.register_script(source) for name, source in (
+            ('connect', _CONNECT), ('disconnect', _DISCONNECT), ('set_nick', _SET_NICK),
+            ('join', _JOIN), ('leave', _LEAVE), ('close_room', _CLOSE_ROOM),
+            ('members', _MEMBERS), ('claim_dead_worker', _CLAIM_DEAD_WORKER))}
+
+    def _run(self, script, *args):
+        return self._scripts[script](args=[self._prefix, *('' if a is None else a for a in args)])
+
+    def _key(self, *parts):
+        return self._prefix + ':'.join(parts)
+
+    @unavailable_when_redis_fails
+    def connect(self, sid, wanted=None, key=None):
+        """Register a client under ``wanted`` if free or its session's, else a guest nick."""
+        result = self._run('connect', sid, key, self.worker_id, *self._candidate(wanted))
+        while not result:
+            guest = self._nick_factory()
+            result = self._run('connect', sid, key, self.worker_id, '', '',
+                               *self._candidate(guest))
+        self._local[sid] = {'nick': result[0], 'key': key}
+        return Arrival(result[0], result[1] if len(result) > 1 else None)
+
+    def _candidate(self, nick):
+        """Return a nick and its folded form as script arguments; a guest nick if none."""
+        nick = nick or self._nick_factory()
+        return nick, fold(nick)
+
+    @unavailable_when_redis_fails
+    def disconnect(self, sid):
+        """Forget a client; return its Departure, or None if it was not registered."""
+        self._local.pop(sid, None)
+        return self._departure(self._run('disconnect', sid))
+
+    @staticmethod
+    def _departure(result):
+        return Departure(result[0], list(result[1])) if result else None
+
+    @unavailable_when_redis_fails
+    def set_nick(self, sid, nick):
+        """Give the client a new nick; return the old one. Nicks are unique, ignoring case."""
+        result = self._run('set_nick', sid, nick, fold(nick))
+        if result[0] == 'taken':
+            raise nick_taken(nick)
+        if result[0] == 'gone':
+            raise KeyError(sid)
+        if sid in self._local:
+            self._local[sid]['nick'] = nick
+        return result[1]
+
+    @unavailable_when_redis_fails
+    def key(self, sid):
+        """Return the session key of a connected client."""
+        return self._field(sid, 'key')
+
+    @unavailable_when_redis_fails
+    def sid_of(self, nick):
+        """Return the sid of the client holding ``nick`` (ignoring case), or None."""
+        return self._redis.get(self._key('nick', fold(nick)))
+
+    @unavailable_when_redis_fails
+    def is_connected(self, sid):
+        """Return whether the client is registered."""
+        return sid in self._local or bool(self._redis.exists(self._key('conn', sid)))
+
+    @unavailable_when_redis_fails
+    def nick(self, sid):
+        """Return the client's nick."""
+        return self._field(sid, 'nick')
+
+    def _field(self, sid, field):
+        if sid in self._local:
+            return self._local[sid][field]
+        value = self._redis.hget(self._key('conn', sid), field)
+        if value is None:
+            raise KeyError(sid)
+        return value
+
+    @unavailable_when_redis_fails
+    def join(self, sid, room):
+        """Add the client to the room within the caps; return False if it was a member already."""
+        result = self._run('join', sid, room, _cap(self.max_rooms_per_client),
+                           _cap(self.max_room_members))
+        if result == 'too_many_rooms':
+            raise too_many_rooms(self.max_rooms_per_client)
+        if result == 'room_full':
+            raise room_full(room)
+        if result == 'gone':
+            raise KeyError(sid)
+        return result == 'joined'
+
+    @unavailable_when_redis_fails
+    def leave(self, sid, room):
+        """Remove the client from the room; return False if it was not a member."""
+        return bool(self._run('leave', sid, room))
+
+    @unavailable_when_redis_fails
+    def is_member(self, sid, room):
+        """Return whether the client is in the room."""
+        return self._redis.zscore(self._key('rooms', sid), room) is not None
+
+    @unavailable_when_redis_fails
+    def rooms(self, sid):
+        """Return the rooms the client is in, sorted."""
+        return sorted(self._redis.zrange(self._key('rooms', sid), 0, -1))
+
+    @unavailable_when_redis_fails
+    def member_count(self, room):
+        """Return how many clients are in the room."""
+        return self._redis.zcard(self._key('members', room))
+
+    @unavailable_when_redis_fails
+    def room_count(self, sid):
+        """Return how many rooms the client is in."""
+        return self._redis.zcard(self._key('rooms', sid))
+
+    @unavailable_when_redis_fails
+    def owner(self, room):
+        """Return the sid of the room's longest-standing member (who may close it), or None."""
+        first = self._redis.zrange(self._key('members', room), 0, 0)
+        return first[0] if first else None
+
+    @unavailable_when_redis_fails
+    def close_room(self, room, by):
+        """Remove every member from the room, if ``by`` owns it; return their sids."""
+        result = self._run('close_room', room, by)
+        if result[0] == 'forbidden':
+            raise not_owner()
+        return list(result[1:])
+
+    @unavailable_when_redis_fails
+    def members(self, room):
+        """Return the nicks in the room, sorted without regard to case."""
+        return sorted(filter(None, self._run('members', room)), key=str.casefold)
+
+    def heartbeat(self):
+        """Renew this worker's heartbeat; return False if the others had given it up for dead.
+
+        While Redis cannot be reached this says nothing: the next beat tries again.
+        """
+        alive = self._key('worker', self.worker_id, 'alive')
+        try:
+            with self._redis.pipeline() as pipe:
+                pipe.set(alive, '1', px=int(self.heartbeat_ttl * 1000))
+                pipe.sadd(self._key('workers'), self.worker_id)
+                added = pipe.execute()[1]
+        except redis.RedisError as error:
+            log.warning('heartbeat failed: %s', type(error).__name__)
+            return True
+        given_up = self._registered and added == 1
+        self._registered = True
+        return not given_up
+
+    def reap(self):
+        """Forget the clients of workers whose heartbeat lapsed; return [(sid, Departure)].
+
+        Each dead worker is claimed by one live worker only, so each leave is announced once.
+        """
+        try:
+            return self._reap()
+        except redis.RedisError as error:
+            log.warning('could not look for dead workers: %s', type(error).__name__)
+            return []
+
+    def _reap(self):
+        reaped = []
+        for worker in self._redis.smembers(self._key('workers')):
+            if worker == self.worker_id:
+                continue
+            sids = self._run('claim_dead_worker', worker)
+            if not sids:
+                continue
+            log.warning('worker %s stopped answering; forgetting its %d clients', worker, len(sids))
+            for sid in sids:
+                departure = self._departure(self._run('disconnect', sid))
+                if departure is not None:
+                    reaped.append((sid, departure))
+            self._redis.delete(self._key('worker', worker, 'sids'))
+        return reaped
+
+    def close(self):
+        """Leave the cluster cleanly (no heartbeat left to lapse) and close the connection."""
+        try:
+            if self._registered:
+                self._redis.srem(self._key('workers'), self.worker_id)
+                self._redis.delete(self._key('worker', self.worker_id, 'alive'))
+        except redis.RedisError:
+            log.warning('could not leave the cluster cleanly; the others will notice')
+        finally:
+            self._redis.close()
+
+
+def _cap(limit):
+    return '' if limit is None else str(limit)

@@ -1,0 +1,219 @@
+"""Message history in SQLite, for one machine: processes on it may share the file.
+
+The database runs in WAL mode with ``synchronous=NORMAL``: a committed message survives the
+process being killed or restarted; only an operating-system crash or power cut may lose the
+last commits. SQLite blocks its caller, so every call goes through ``run_blocking``: under
+gevent, one dedicated OS thread, which keeps the event loop free while a write waits for the
+file lock another process holds.
+"""
+import contextlib
+import functools
+import logging
+import sqlite3
+import threading
+from pathlib import Path
+
+from server.chat.store import DirectMessage, Message, Page, StoreUnavailable
+from server.clock import now_ms
+
+log = logging.getLogger(__name__)
+
+# Each step brings the database from the version before it (PRAGMA user_version) to its own.
+MIGRATIONS = [
+    """
+CREATE TABLE IF NOT EXISTS room_messages (
+    room      TEXT    NOT NULL,
+    id        INTEGER NOT NULL,
+    nick      TEXT    NOT NULL,
+    text      TEXT    NOT NULL,
+    ts        INTEGER NOT NULL,
+    client_id TEXT,
+    PRIMARY KEY (room, id)
+) WITHOUT ROWID;
+CREATE UNIQUE INDEX IF NOT EXISTS room_messages_client_id
+    ON room_messages (room, client_id) WHERE client_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS direct_messages (
+    id        INTEGER PRIMARY KEY AUTOINCREMENT,
+    sender    TEXT    NOT NULL,
+    recipient TEXT    NOT NULL,
+    text      TEXT    NOT NULL,
+    ts        INTEGER NOT NULL
+);
+""",
+    # Direct messages belong to the sessions at both ends, and may be retried idempotently.
+    """
+ALTER TABLE direct_messages ADD COLUMN sender_key TEXT;
+ALTER TABLE direct_messages ADD COLUMN recipient_key TEXT;
+ALTER TABLE direct_messages ADD COLUMN client_id TEXT;
+CREATE UNIQUE INDEX direct_messages_client_id
+    ON direct_messages (sender_key, client_id) WHERE client_id IS NOT NULL;
+CREATE INDEX direct_messages_sender_key ON direct_messages (sender_key, id);
+CREATE INDEX direct_messages_recipient_key ON direct_messages (recipient_key, id);
+""",
+    # A room message's client_id is the sender's: another session reusing it stores its own.
+    """
+ALTER TABLE room_messages ADD COLUMN sender_key TEXT;
+DROP INDEX room_messages_client_id;
+CREATE UNIQUE INDEX room_messages_client_id
+    ON room_messages (room, sender_key, client_id) WHERE client_id IS NOT NULL;
+""",
+]
+
+_ROOM_COLUMNS = 'id, room, nick, text, ts'
+_DIRECT_COLUMNS = 'id, sender, recipient, text, ts'
+
+# Failures that pass (a lock held too long by another process, a full or failing disk): the
+# client is told to try again, as when a database server is down.
+_PASSING_ERRORS = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED, sqlite3.SQLITE_IOERR,
+                   sqlite3.SQLITE_FULL}
+
+
+def inline_runner():
+    """Return a ``run_blocking`` that runs each call in its caller's thread, one at a time."""
+    lock = threading.Lock()
+
+    def run(call):
+        with lock:
+            return call()
+    return run
+
+
+class SqliteMessageStore:
+    """Room and direct messages in one SQLite database, safe to share between processes.
+
+    ``run_blocking(call)`` must run one call at a time (the connection is shared): a pool of
+    one thread does, and so does the default, ``inline_runner()``. A write waits up to
+    ``busy_timeout`` seconds for another process's lock, then is ``unavailable``.
+    """
+
+    def __init__(self, path, clock=now_ms, run_blocking=None, busy_timeout=10.0):
+        if path != ':memory:':
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self._clock = clock
+        self._run_blocking = run_blocking or inline_runner()
+        # check_same_thread off: the connection is opened here and used in run_blocking's thread.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
+                                   timeout=busy_timeout)
+        self._run(self._setup)
+
+    def _setup(self):
+        self._db.execute('PRAGMA journal_mode=WAL')
+        self._db.execute('PRAGMA synchronous=NORMAL')
+        self._migrate()
+
+    def _migrate(self):
+        with self._transaction():
+            (version,) = self._db.execute('PRAGMA user_version').fetchone()
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in filter(str.strip, script.split(';')):
+                    self._db.execute(statement)
+                self._db.execute(f'PRAGMA user_version = {number}')
+
+    def close(self):
+        """Close the database connection, after any call in flight."""
+        self._run_blocking(self._db.close)
+
+    def append(self, room, nick, text, sender_key=None, client_id=None):
+        """Store a room message under the room's next id; return ``(message, duplicate)``.
+
+        When the sender's session already stored this ``client_id`` in the room, nothing is
+        written and the stored message is returned with ``duplicate`` true.
+        """
+        return self._run(self._append, room, nick, text, sender_key, client_id)
+
+    def append_direct(self, sender, recipient, text, sender_key, recipient_key, client_id=None):
+        """Store a direct message between two sessions; return ``(message, duplicate)``."""
+        return self._run(self._append_direct, sender, recipient, text, sender_key,
+                         recipient_key, client_id)
+
+    def direct_since(self, session_key, since_id, limit):
+        """Return up to ``limit`` direct messages to or from a session newer than ``since_id``."""
+        rows = self._query(
+            f'SELECT {_DIRECT_COLUMNS} FROM direct_messages '
+            'WHERE id > ? AND (sender_key = ? OR recipient_key = ?) ORDER BY id LIMIT ?',
+            (since_id, session_key, session_key, limit + 1))
+        return Page([DirectMessage(*row) for row in rows[:limit]], more=len(rows) > limit)
+
+    def recent(self, room, limit):
+        """Return the room's last ``limit`` messages."""
+        return self._backwards(room, None, limit)
+
+    def before(self, room, before_id, limit):
+        """Return up to ``limit`` messages older than ``before_id``."""
+        return self._backwards(room, before_id, limit)
+
+    def since(self, room, since_id, limit):
+        """Return up to ``limit`` messages newer than ``since_id``, the oldest of them first."""
+        rows = self._query(
+            f'SELECT {_ROOM_COLUMNS} FROM room_messages WHERE room = ? AND id > ? '
+            'ORDER BY id LIMIT ?', (room, since_id, limit + 1))
+        return Page([Message(*row) for row in rows[:limit]], more=len(rows) > limit)
+
+    def _append(self, room, nick, text, sender_key, client_id):
+        with self._transaction():
+            if client_id is not None:
+                row = self._db.execute(
+                    f'SELECT {_ROOM_COLUMNS} FROM room_messages '
+                    'WHERE room = ? AND sender_key IS ? AND client_id = ?',
+                    (room, sender_key, client_id)).fetchone()
+                if row:
+                    return Message(*row), True
+            (next_id,) = self._db.execute(
+                'SELECT COALESCE(MAX(id), 0) + 1 FROM room_messages WHERE room = ?',
+                (room,)).fetchone()
+            message = Message(next_id, room, nick, text, self._clock())
+            self._db.execute(
+                'INSERT INTO room_messages (room, id, nick, text, ts, sender_key, client_id) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?)',
+                (room, message.id, nick, text, message.ts, sender_key, client_id))
+        return message, False
+
+    def _append_direct(self, sender, recipient, text, sender_key, recipient_key, client_id):
+        ts = self._clock()
+        with self._transaction():
+            if client_id is not None:
+                row = self._db.execute(
+                    f'SELECT {_DIRECT_COLUMNS} FROM direct_messages '
+                    'WHERE sender_key = ? AND client_id = ?', (sender_key, client_id)).fetchone()
+                if row:
+                    return DirectMessage(*row), True
+            cursor = self._db.execute(
+                'INSERT INTO direct_messages '
+                '(sender, recipient, text, ts, sender_key, recipient_key, client_id) '
+                'VALUES (?, ?, ?, ?, ?, ?, ?)',
+                (sender, recipient, text, ts, sender_key, recipient_key, client_id))
+        return DirectMessage(cursor.lastrowid, sender, recipient, text, ts), False
+
+    def _backwards(self, room, before_id, limit):
+        rows = self._query(
+            f'SELECT {_ROOM_COLUMNS} FROM room_messages WHERE room = ? AND id < ? '
+            'ORDER BY id DESC LIMIT ?',
+            (room, before_id if before_id is not None else 2 ** 63 - 1, limit + 1))
+        messages = [Message(*row) for row in reversed(rows[:limit])]
+        return Page(messages, more=len(rows) > limit)
+
+    def _query(self, sql, params):
+        return self._run(lambda: self._db.execute(sql, params).fetchall())
+
+    def _run(self, method, *args):
+        """Run one database call through ``run_blocking``; a passing failure is ``unavailable``."""
+        try:
+            return self._run_blocking(functools.partial(method, *args))
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF not in _PASSING_ERRORS:
+                raise
+            log.warning('history database unavailable (%s)', error.sqlite_errorname)
+            raise StoreUnavailable() from error
+
+    @contextlib.contextmanager
+    def _transaction(self):
+        # IMMEDIATE takes the write lock up front, so two processes never pick the same id.
+        self._db.execute('BEGIN IMMEDIATE')
+        try:
+            yield
+            self._db.execute('COMMIT')
+        except BaseException:
+            # A failed COMMIT leaves the transaction open too; the next call must start clean.
+            if self._db.in_transaction:
+                self._db.execute('ROLLBACK')
+            raise
