@@ -69,10 +69,14 @@ class Config:
     # Socket.IO transport: gevent in every real deployment; a Redis URL joins several workers.
     ASYNC_MODE = 'gevent'
     MESSAGE_QUEUE = env_str('MESSAGE_QUEUE')
+    # Seconds a gone client's nick and rooms are kept for its session to come back unannounced.
+    RECONNECT_GRACE = env_float('RECONNECT_GRACE', 5.0, minimum=0.0)
     # With MESSAGE_QUEUE: seconds between a worker's heartbeats; three missed, it is dead.
     WORKER_HEARTBEAT = env_float('WORKER_HEARTBEAT', 2.0, minimum=0.1)
     CORS_ALLOWED_ORIGINS = env_list('CORS_ALLOWED_ORIGINS')
-    PING_INTERVAL = env_float('PING_INTERVAL', 25.0, minimum=0.1)
+    # Whole seconds: Engine.IO tells clients the interval truncated to whole seconds, and a
+    # client told less than the server waits gives up on a healthy connection.
+    PING_INTERVAL = env_int('PING_INTERVAL', 25, minimum=1)
     PING_TIMEOUT = env_float('PING_TIMEOUT', 20.0, minimum=0.1)
     MAX_PAYLOAD_BYTES = env_int('MAX_PAYLOAD_BYTES', 64 * 1024, minimum=1024)
 
@@ -118,6 +122,7 @@ class TestingConfig(DevelopmentConfig):
     MESSAGE_QUEUE = None
     DATABASE_URL = 'sqlite:///:memory:'
     PUSH_INTERVAL = 3600.0
+    RECONNECT_GRACE = 0.0  # handler tests see leaves at once; their own tests set a grace
 
 
 class ProductionConfig(Config):

@@ -105,6 +105,7 @@ def _make_chat(config, app_root):
                             config['FLOOD_STRIKES']),
         limits=ChatLimits.from_config(config),
         periodic=_periodic,
+        grace=config['RECONNECT_GRACE'],
         heartbeat=config['WORKER_HEARTBEAT'] if config['MESSAGE_QUEUE'] else None,
     )
 

@@ -39,8 +39,10 @@ def output_dir(request):
 
 @pytest.fixture
 def live_server(output_dir):
-    """``run.py`` serving on a free port with a fast ticker; stopped (SIGTERM) after the test."""
-    with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2') as server:
+    """``run.py`` on a free port with a fast ticker and a short reconnect grace; stopped
+    (SIGTERM) after the test."""
+    with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2',
+                    RECONNECT_GRACE='0.5') as server:
         yield server
 
 

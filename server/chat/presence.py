@@ -8,6 +8,7 @@ back, closing a room as its owner. Under gevent no method yields, so each is ato
 """
 import dataclasses
 import secrets
+import time
 
 from server.errors import ClientError
 
@@ -24,10 +25,12 @@ def fold(nick):
 
 @dataclasses.dataclass(frozen=True)
 class Arrival:
-    """A client registered: its nick, and the connection of its session it displaced, if any."""
+    """A client registered: its nick; when it resumed its session's registration, the rooms
+    that came with it, and the older connection it displaced if that one was still open."""
 
     nick: str
     displaced: str | None = None
+    rooms: tuple = ()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,8 +64,12 @@ def not_owner():
 class Presence:
     """Connected clients, their nicks and their room memberships, in this process."""
 
-    def __init__(self, nick_factory=guest_nick, max_rooms_per_client=None, max_room_members=None):
+    def __init__(self, nick_factory=guest_nick, max_rooms_per_client=None, max_room_members=None,
+                 clock=time.monotonic):
         self._nick_factory = nick_factory
+        self._clock = clock
+        self._sid_by_session = {}
+        self._lingering = {}  # sid -> the time its registration expires
         self.max_rooms_per_client = max_rooms_per_client
         self.max_room_members = max_room_members
         self._nicks = {}
@@ -74,14 +81,16 @@ class Presence:
     def connect(self, sid, wanted=None, key=None):
         """Register a client of session ``key`` under ``wanted`` if free, else a guest nick.
 
-        A nick held by another connection of the same session is taken over (that connection
-        is dead or elsewhere; the caller closes it): the Arrival names it as displaced.
+        A session registered already (a reconnect, a reload, another tab of the same session)
+        resumes its registration: nick, rooms and their order move to the new connection, and
+        nobody is told anyone left or came. An older connection that was still open is named
+        as displaced, for the caller to close.
         """
-        displaced = None
-        holder = self._sid_by_nick.get(fold(wanted)) if wanted else None
-        if holder is not None and key is not None and self._keys.get(holder) == key:
-            displaced = holder
-            del self._sid_by_nick[fold(wanted)]
+        holder = self._sid_by_session.get(key) if key is not None else None
+        if holder is not None:
+            displaced = None if self._lingering.pop(holder, None) is not None else holder
+            self._move(holder, sid)
+            return Arrival(self._nicks[sid], displaced, tuple(self._rooms_by_sid[sid]))
         nick = wanted or self._nick_factory()
         while fold(nick) in self._sid_by_nick:
             nick = self._nick_factory()
@@ -89,7 +98,40 @@ class Presence:
         self._nicks[sid] = nick
         self._sid_by_nick[fold(nick)] = sid
         self._rooms_by_sid[sid] = {}
-        return Arrival(nick, displaced)
+        if key is not None:
+            self._sid_by_session[key] = sid
+        return Arrival(nick)
+
+    def _move(self, old, new):
+        """Give the registration of connection ``old`` to connection ``new``."""
+        self._nicks[new] = nick = self._nicks.pop(old)
+        self._keys[new] = key = self._keys.pop(old)
+        self._rooms_by_sid[new] = rooms = self._rooms_by_sid.pop(old)
+        for room in rooms:
+            members = self._members_by_room[room]
+            self._members_by_room[room] = {(new if sid == old else sid): None for sid in members}
+        self._sid_by_nick[fold(nick)] = new
+        self._sid_by_session[key] = new
+
+    def linger(self, sid, seconds):
+        """Keep a gone client's registration ``seconds`` longer: its session may come back.
+
+        Returns whether it was registered. ``expire`` forgets it once the time is up.
+        """
+        if sid not in self._nicks:
+            return False
+        self._lingering[sid] = self._clock() + seconds
+        return True
+
+    def expire(self):
+        """Forget the lingering clients whose time is up; return [(sid, Departure)]."""
+        now = self._clock()
+        due = [sid for sid, deadline in self._lingering.items() if deadline <= now]
+        return [(sid, self.disconnect(sid)) for sid in due]
+
+    def lingering(self):
+        """Return how many gone clients are still kept."""
+        return len(self._lingering)
 
     def disconnect(self, sid):
         """Forget a client; return its Departure, or None if it was not registered."""
@@ -100,7 +142,10 @@ class Presence:
         if self._sid_by_nick.get(fold(nick)) == sid:
             del self._sid_by_nick[fold(nick)]
         self._rooms_by_sid.pop(sid, None)
-        self._keys.pop(sid, None)
+        key = self._keys.pop(sid, None)
+        if self._sid_by_session.get(key) == sid:
+            del self._sid_by_session[key]
+        self._lingering.pop(sid, None)
         return Departure(nick, rooms)
 
     def set_nick(self, sid, nick):
@@ -201,6 +246,7 @@ class Presence:
 
     def heartbeat(self):
         """Tell the other workers this one is alive: nothing to tell in one process."""
+        return True
 
     def reap(self):
         """Forget the clients of workers that died: none in one process. Returns [(sid, Departure)]."""

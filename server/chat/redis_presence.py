@@ -32,45 +32,96 @@ log = logging.getLogger(__name__)
 
 PREFIX = 'relay:presence:'
 
-_CONNECT = """
-local p, sid, key, worker = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+# Shared by the scripts below: forget a client, returning {nick, rooms} (nil if unknown), and
+# Redis' own clock in milliseconds, so that workers whose clocks differ agree on deadlines.
+_COMMON = """
+local p = ARGV[1]
+local function forget(sid)
+  local conn = p..'conn:'..sid
+  local info = redis.call('HMGET', conn, 'nick', 'folded', 'worker', 'key')
+  if not info[1] then return nil end
+  local rooms = redis.call('ZRANGE', p..'rooms:'..sid, 0, -1)
+  for _, room in ipairs(rooms) do redis.call('ZREM', p..'members:'..room, sid) end
+  redis.call('DEL', p..'rooms:'..sid, conn)
+  if redis.call('GET', p..'nick:'..info[2]) == sid then redis.call('DEL', p..'nick:'..info[2]) end
+  if info[4] ~= '' and redis.call('GET', p..'session:'..info[4]) == sid then
+    redis.call('DEL', p..'session:'..info[4])
+  end
+  redis.call('SREM', p..'worker:'..info[3]..':sids', sid)
+  redis.call('ZREM', p..'lingering', sid)
+  return {info[1], rooms}
+end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+"""
+
+# A session registered already moves to the new connection whole (nick, rooms, join order);
+# else the wanted nick if free, else the guest nick offered. Returns {nick, displaced, rooms}.
+_CONNECT = _COMMON + """
+local sid, key, worker = ARGV[2], ARGV[3], ARGV[4]
+local holder = key ~= '' and redis.call('GET', p..'session:'..key)
+if holder and redis.call('EXISTS', p..'conn:'..holder) == 1 then
+  local displaced = holder
+  if redis.call('ZREM', p..'lingering', holder) == 1 then displaced = '' end
+  local info = redis.call('HMGET', p..'conn:'..holder, 'nick', 'folded', 'worker')
+  redis.call('DEL', p..'conn:'..holder)
+  redis.call('HSET', p..'conn:'..sid, 'nick', info[1], 'folded', info[2], 'key', key,
+             'worker', worker)
+  local entries = redis.call('ZRANGE', p..'rooms:'..holder, 0, -1, 'WITHSCORES')
+  local rooms = {}
+  for i = 1, #entries, 2 do
+    redis.call('ZREM', p..'members:'..entries[i], holder)
+    redis.call('ZADD', p..'members:'..entries[i], entries[i + 1], sid)
+    rooms[#rooms + 1] = entries[i]
+  end
+  if #rooms > 0 then redis.call('RENAME', p..'rooms:'..holder, p..'rooms:'..sid) end
+  redis.call('SET', p..'nick:'..info[2], sid)
+  redis.call('SET', p..'session:'..key, sid)
+  redis.call('SREM', p..'worker:'..info[3]..':sids', holder)
+  redis.call('SADD', p..'worker:'..worker..':sids', sid)
+  return {info[1], displaced, rooms}
+end
 local function claim(display, folded)
   redis.call('HSET', p..'conn:'..sid, 'nick', display, 'folded', folded, 'key', key,
              'worker', worker)
   redis.call('SET', p..'nick:'..folded, sid)
+  if key ~= '' then redis.call('SET', p..'session:'..key, sid) end
   redis.call('SADD', p..'worker:'..worker..':sids', sid)
+  return {display, '', {}}
 end
-if ARGV[5] ~= '' then
-  local holder = redis.call('GET', p..'nick:'..ARGV[6])
-  if not holder then
-    claim(ARGV[5], ARGV[6])
-    return {ARGV[5]}
-  end
-  if key ~= '' and redis.call('HGET', p..'conn:'..holder, 'key') == key then
-    claim(ARGV[5], ARGV[6])
-    return {ARGV[5], holder}
-  end
+if ARGV[5] ~= '' and redis.call('SET', p..'nick:'..ARGV[6], sid, 'NX') then
+  return claim(ARGV[5], ARGV[6])
 end
 for i = 7, #ARGV, 2 do
   if redis.call('SET', p..'nick:'..ARGV[i + 1], sid, 'NX') then
-    claim(ARGV[i], ARGV[i + 1])
-    return {ARGV[i]}
+    return claim(ARGV[i], ARGV[i + 1])
   end
 end
 return {}
 """
 
-_DISCONNECT = """
-local p, sid = ARGV[1], ARGV[2]
-local conn = p..'conn:'..sid
-local info = redis.call('HMGET', conn, 'nick', 'folded', 'worker')
-if not info[1] then return {} end
-local rooms = redis.call('ZRANGE', p..'rooms:'..sid, 0, -1)
-for _, room in ipairs(rooms) do redis.call('ZREM', p..'members:'..room, sid) end
-redis.call('DEL', p..'rooms:'..sid, conn)
-if redis.call('GET', p..'nick:'..info[2]) == sid then redis.call('DEL', p..'nick:'..info[2]) end
-redis.call('SREM', p..'worker:'..info[3]..':sids', sid)
-return {info[1], rooms}
+_DISCONNECT = _COMMON + """
+return forget(ARGV[2]) or {}
+"""
+
+_LINGER = _COMMON + """
+local sid = ARGV[2]
+if redis.call('EXISTS', p..'conn:'..sid) == 0 then return 0 end
+redis.call('ZADD', p..'lingering', now_ms() + tonumber(ARGV[3]), sid)
+return 1
+"""
+
+# Each due client is forgotten inside the script, so two workers never both announce it.
+_EXPIRE = _COMMON + """
+local due = redis.call('ZRANGEBYSCORE', p..'lingering', '-inf', now_ms(), 'LIMIT', 0, 200)
+local forgotten = {}
+for _, sid in ipairs(due) do
+  local departure = forget(sid)
+  if departure then forgotten[#forgotten + 1] = {sid, departure[1], departure[2]} end
+end
+return forgotten
 """
 
 _SET_NICK = """
@@ -171,6 +222,7 @@ class RedisPresence:
                                            retry=Retry(NoBackoff(), 0))
         self._scripts = {name: self._redis.register_script(source) for name, source in (
             ('connect', _CONNECT), ('disconnect', _DISCONNECT), ('set_nick', _SET_NICK),
+            ('linger', _LINGER), ('expire', _EXPIRE),
             ('join', _JOIN), ('leave', _LEAVE), ('close_room', _CLOSE_ROOM),
             ('members', _MEMBERS), ('claim_dead_worker', _CLAIM_DEAD_WORKER))}
 
@@ -188,8 +240,10 @@ class RedisPresence:
             guest = self._nick_factory()
             result = self._run('connect', sid, key, self.worker_id, '', '',
                                *self._candidate(guest))
-        self._local[sid] = {'nick': result[0], 'key': key}
-        return Arrival(result[0], result[1] if len(result) > 1 else None)
+        nick, displaced, rooms = result
+        self._local.pop(displaced, None)
+        self._local[sid] = {'nick': nick, 'key': key}
+        return Arrival(nick, displaced or None, tuple(rooms))
 
     def _candidate(self, nick):
         """Return a nick and its folded form as script arguments; a guest nick if none."""
@@ -201,6 +255,29 @@ class RedisPresence:
         """Forget a client; return its Departure, or None if it was not registered."""
         self._local.pop(sid, None)
         return self._departure(self._run('disconnect', sid))
+
+    @unavailable_when_redis_fails
+    def linger(self, sid, seconds):
+        """Keep a gone client's registration ``seconds`` longer: its session may come back."""
+        self._local.pop(sid, None)
+        return bool(self._run('linger', sid, int(seconds * 1000)))
+
+    def expire(self):
+        """Forget the lingering clients (of any worker) whose time is up; [(sid, Departure)].
+
+        Each is forgotten inside one script, so one worker alone announces it.
+        """
+        try:
+            return [(sid, Departure(nick, list(rooms))) for sid, nick, rooms in
+                    self._run('expire')]
+        except redis.RedisError as error:
+            log.warning('could not expire lingering clients: %s', type(error).__name__)
+            return []
+
+    @unavailable_when_redis_fails
+    def lingering(self):
+        """Return how many gone clients the cluster still keeps."""
+        return self._redis.zcard(self._key('lingering'))
 
     @staticmethod
     def _departure(result):

@@ -45,7 +45,7 @@ class ChatNamespace(AnsweringNamespace):
     """Handlers for /chat; the state lives in the domain objects it is given."""
 
     def __init__(self, namespace, presence, store, typing, limiter, limits, periodic,
-                 heartbeat=None):
+                 grace=0.0, heartbeat=None):
         super().__init__(namespace)
         self.presence = presence
         self.store = store
@@ -55,9 +55,13 @@ class ChatNamespace(AnsweringNamespace):
         self.announcements = Trampoline()
         self.typing_expiry = periodic('typing-expiry', min(1.0, typing.timeout / 2),
                                       self.expire_typing)
-        # Shared presence only: this worker's heartbeat, and forgetting dead workers' clients.
-        self.presence_keeper = periodic('presence-keeper', heartbeat, self.keep_presence) \
-            if heartbeat else None
+        # Forgets the clients that did not come back within the grace; with shared presence
+        # it also beats this worker's heartbeat and forgets dead workers' clients, so it runs
+        # for the server's whole life. Alone, it idles while nobody lingers.
+        self.grace = grace
+        self.presence_shared = heartbeat is not None
+        self.presence_upkeep = periodic('presence-upkeep', heartbeat or min(1.0, grace / 2 or 1.0),
+                                        self.keep_presence)
 
     def trigger_event(self, event, *args):
         """Rate-limit every client event, known or not, before it is dispatched."""
@@ -96,6 +100,8 @@ class ChatNamespace(AnsweringNamespace):
         arrival = self.presence.connect(request.sid, self._wanted_nick(auth), key)
         if arrival.displaced is not None:
             self._close_displaced(arrival.displaced)
+        for room in arrival.rooms:  # a session resumed: it is still in its rooms
+            join_room(room_key(room))
         emit('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token})
 
     def on_disconnect(self, reason=None):
@@ -107,13 +113,19 @@ class ChatNamespace(AnsweringNamespace):
         """
         sid = request.sid
         typing_rooms = self.typing.stop_client(sid)
-        departure = self.presence.disconnect(sid)
-        if departure is None:
+        if typing_rooms and self.presence.is_connected(sid):
+            nick = self.presence.nick(sid)
+            for room in typing_rooms:
+                self.announcements.post(
+                    functools.partial(self._send_typing, room, nick, False, skip_sid=sid))
+        if self.grace > 0:
+            # A reload or a dropped connection comes back within the grace, unannounced.
+            if self.presence.linger(sid, self.grace) and not self.presence_shared:
+                self.presence_upkeep.start()
             return
-        for room in typing_rooms:
-            self.announcements.post(
-                functools.partial(self._send_typing, room, departure.nick, False, skip_sid=sid))
-        self._announce_departure(sid, departure)
+        departure = self.presence.disconnect(sid)
+        if departure is not None:
+            self._announce_departure(sid, departure)
 
     def _announce_departure(self, sid, departure):
         for room in departure.rooms:
@@ -121,18 +133,20 @@ class ChatNamespace(AnsweringNamespace):
             self.announcements.post(functools.partial(self._emit_room_info, info, skip_sid=sid))
 
     def keep_presence(self):
-        """Renew this worker's heartbeat; forget and announce the clients of dead workers."""
+        """Forget and announce the clients whose grace is over, and those of dead workers;
+        renew this worker's heartbeat."""
         if not self.presence.heartbeat():
             self._drop_local_clients()
-        for sid, departure in self.presence.reap():
-            log.info('forgot %s: its worker stopped answering', sid)
+        for sid, departure in [*self.presence.reap(), *self.presence.expire()]:
             self._announce_departure(sid, departure)
+        if not self.presence_shared and not self.presence.lingering():
+            self.presence_upkeep.stop()
 
     def start_tasks(self):
         """Start the work that runs for the server's whole life: the presence heartbeat."""
-        if self.presence_keeper is not None:
+        if self.presence_shared:
             self.presence.heartbeat()
-            self.presence_keeper.start()
+            self.presence_upkeep.start()
 
     def _drop_local_clients(self):
         """The other workers gave this one up for dead (it stalled) and forgot its clients:
@@ -145,8 +159,7 @@ class ChatNamespace(AnsweringNamespace):
     def stop_tasks(self, timeout=None):
         """Stop the namespace's background work for good (server shutdown)."""
         self.typing_expiry.close(timeout)
-        if self.presence_keeper is not None:
-            self.presence_keeper.close(timeout)
+        self.presence_upkeep.close(timeout)
 
     def expire_typing(self):
         """Tell rooms that clients who went quiet are no longer typing; idle when none is."""
@@ -328,10 +341,9 @@ class ChatNamespace(AnsweringNamespace):
 
     def _enter(self, room):
         """Make the client a member of the room, within the caps; return False if it was one."""
-        if not self.presence.join(request.sid, room):
-            return False
-        join_room(room_key(room))
-        return True
+        joined = self.presence.join(request.sid, room)
+        join_room(room_key(room))  # also when a resumed session is a member already
+        return joined
 
     def _exit(self, room):
         self.presence.leave(request.sid, room)

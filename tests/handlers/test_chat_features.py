@@ -4,7 +4,7 @@ import time
 import pytest
 
 from config import TestingConfig
-from server import create_app
+from server import create_app, shutdown
 from server.extensions import socketio
 from tests.handlers.test_chat_namespace import NS, ask, connect, events
 
@@ -285,7 +285,7 @@ def test_each_new_client_gets_a_session_token_it_alone_sees(app):
     assert ana_token != bob_token and len(ana_token) >= 32
 
 
-def test_a_session_takes_its_nick_back_from_its_stale_connection(app):
+def test_a_session_takes_its_nick_and_rooms_back_from_its_stale_connection(app):
     old = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana'})
     token = greeting(old)['session']
     ask(old, 'join', {'room': 'lobby'})
@@ -293,11 +293,42 @@ def test_a_session_takes_its_nick_back_from_its_stale_connection(app):
     resumed = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana', 'session': token})
     assert greeting(resumed) == {'data': 'Connected', 'nick': 'Ana', 'session': token}
     assert not old.is_connected(NS)
-    (left,) = events(bob, 'room_info')
-    assert left['msg'] == 'Member left: lobby' and left['nick'] == 'Ana'
-    ask(resumed, 'join', {'room': 'lobby'})
+    # Still in the room, unannounced: the room saw nobody leave and nobody come.
+    assert ask(resumed, 'room_message', {'room': 'lobby', 'text': 'back'})['ok'] is True
+    assert [e['text'] for e in events(bob, 'chat_message')] == ['back']
+    assert events(bob, 'room_info') == []
+    rejoined = ask(resumed, 'join', {'room': 'lobby', 'since_id': 0})
+    assert [m['text'] for m in rejoined['history']] == ['back'] and events(bob) == []
     assert ask(bob, 'room_members', {'room': 'lobby'})['members'] == sorted(
         ['Ana', bob.nick], key=str.casefold)
+
+
+def test_a_session_back_within_the_grace_is_not_announced_and_one_that_is_not_leaves_once():
+    app = make_app(RECONNECT_GRACE=0.3)
+    try:
+        ana = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana'})
+        token = greeting(ana)['session']
+        ask(ana, 'join', {'room': 'lobby'})
+        (bob,) = in_room(app, 'lobby', 1)
+        ana.disconnect(namespace=NS)
+        back = socketio.test_client(app, namespace=NS, auth={'session': token})
+        assert greeting(back)['nick'] == 'Ana'
+        assert ask(bob, 'room_members', {'room': 'lobby'})['members'] == sorted(
+            ['Ana', bob.nick], key=str.casefold)
+        back.disconnect(namespace=NS)
+        assert ask(bob, 'room_members', {'room': 'lobby'})['members'] == sorted(
+            ['Ana', bob.nick], key=str.casefold)
+        infos, deadline = [], time.monotonic() + 5
+        while not infos and time.monotonic() < deadline:
+            time.sleep(0.05)
+            infos += events(bob, 'room_info')
+        # One leave, after the grace; the reconnect before it announced nothing.
+        assert [(i['kind'], i['nick'], i['members']) for i in infos] == [
+            ('leave', 'Ana', [bob.nick])]
+        time.sleep(0.5)
+        assert events(bob, 'room_info') == []
+    finally:
+        shutdown(app)
 
 
 def test_another_session_cannot_take_a_held_nick(app):

@@ -21,9 +21,9 @@ def chat_client(server, transports=('websocket',), nick=None):
 @pytest.fixture
 def quick_server(output_dir):
     """A server with a short ping timeout, typing timeout and a tight rate limit."""
-    server = LiveServer(output_dir / 'server.log', PING_INTERVAL='0.5', PING_TIMEOUT='0.5',
+    server = LiveServer(output_dir / 'server.log', PING_INTERVAL='1', PING_TIMEOUT='1',
                         TYPING_TIMEOUT='0.5', RATE_LIMIT_PER_SECOND='5', RATE_LIMIT_BURST='10',
-                        FLOOD_STRIKES='10')
+                        FLOOD_STRIKES='10', RECONNECT_GRACE='0.5')
     with server:
         yield server
 

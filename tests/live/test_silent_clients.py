@@ -11,11 +11,13 @@ from tests.support.sio_client import RecordingClient
 pytestmark = pytest.mark.live
 
 GHOSTS = 200
-PING_INTERVAL = 2.0
+PING_INTERVAL = 2
 PING_TIMEOUT = 2.0
 # The server notices a silent client one ping interval plus the ping timeout after its last
-# sign of life; the margin covers sweeping 200 of them on a busy 2-core machine.
-NOTICED_WITHIN = PING_INTERVAL + PING_TIMEOUT + 10.0
+# sign of life, and announces its leave when its reconnect grace is over; the margin covers
+# sweeping 200 of them on a busy 2-core machine.
+GRACE = 1.0
+NOTICED_WITHIN = PING_INTERVAL + PING_TIMEOUT + GRACE + 10.0
 ROOM = 'haunted'
 
 
@@ -39,7 +41,8 @@ def test_silent_clients_leave_the_room_within_the_ping_timeout(output_dir, trans
     nicks = [f'ghost-{n:03d}' for n in range(GHOSTS)]
     ghosts = []
     server = LiveServer(output_dir / 'server.log', PING_INTERVAL=PING_INTERVAL,
-                        PING_TIMEOUT=PING_TIMEOUT, MAX_ROOM_MEMBERS=GHOSTS + 1)
+                        PING_TIMEOUT=PING_TIMEOUT, RECONNECT_GRACE=GRACE,
+                        MAX_ROOM_MEMBERS=GHOSTS + 1)
     try:
         with server, RecordingClient(server.url, ['/chat'], auth={'nick': 'watcher'}) as watcher:
             watcher.call('join', {'room': ROOM})

@@ -101,16 +101,45 @@ def test_a_wanted_nick_is_given_when_free(make_presence):
     assert presence.connect('s2', wanted='ana') == Arrival('guest-1')
 
 
-def test_a_session_takes_its_nick_back_from_its_older_connection(make_presence):
-    presence = make_presence(nick_factory=sequence('guest-1'))
+def test_a_session_takes_its_registration_back_from_its_older_connection(make_presence):
+    presence = make_presence(nick_factory=sequence('guest-1', 'guest-2'))
     presence.connect('old', wanted='Ana', key='k1')
     presence.join('old', 'lobby')
     assert presence.connect('stranger', wanted='Ana', key='k2') == Arrival('guest-1')
-    assert presence.connect('new', wanted='Ana', key='k1') == Arrival('Ana', displaced='old')
+    assert presence.connect('new', wanted='whatever', key='k1') == Arrival(
+        'Ana', displaced='old', rooms=('lobby',))
     assert presence.sid_of('ana') == 'new' and presence.key('new') == 'k1'
-    # The displaced connection leaves its rooms but not with the nick its session holds now.
-    assert presence.disconnect('old') == Departure('Ana', ['lobby'])
-    assert presence.sid_of('Ana') == 'new'
+    assert presence.members('lobby') == ['Ana'] and presence.is_member('new', 'lobby')
+    assert presence.owner('lobby') == 'new'
+    # The older connection's own goodbye, when it comes, has nothing left to take.
+    assert presence.disconnect('old') is None
+    assert presence.members('lobby') == ['Ana']
+
+
+def test_a_gone_client_lingers_and_its_session_comes_back_unnoticed(make_presence):
+    presence = make_presence(nick_factory=sequence('guest-1'))
+    presence.connect('s1', wanted='Ana', key='k1')
+    presence.join('s1', 'lobby')
+    assert presence.linger('s1', 30) is True
+    assert presence.members('lobby') == ['Ana'] and presence.expire() == []
+    assert presence.connect('s2', key='k1') == Arrival('Ana', rooms=('lobby',))
+    assert presence.lingering() == 0 and presence.members('lobby') == ['Ana']
+    assert presence.linger('nobody', 30) is False
+
+
+def test_a_lingering_client_that_does_not_come_back_leaves_once(make_presence):
+    presence = make_presence()
+    presence.connect('s1', wanted='Ana', key='k1')
+    presence.join('s1', 'lobby')
+    presence.linger('s1', 0.2)
+    deadline = time.monotonic() + 5
+    expired = []
+    while not expired and time.monotonic() < deadline:
+        time.sleep(0.05)
+        expired = presence.expire()
+    assert expired == [('s1', Departure('Ana', ['lobby']))]
+    assert presence.expire() == [] and presence.members('lobby') == []
+    assert presence.connect('s2', wanted='Ana', key='k2').nick == 'Ana'
 
 
 def test_joins_are_refused_beyond_the_caps(make_presence):
