@@ -10,6 +10,7 @@ workers on several (``store_postgres``). ``open_store`` picks one by the URL's s
 import dataclasses
 from pathlib import Path
 
+from server.chat import sessions
 from server.clock import now_ms
 from server.errors import ClientError
 
@@ -26,33 +27,42 @@ class StoreUnavailable(ClientError):
 
 @dataclasses.dataclass(frozen=True)
 class Message:
-    """One room message, as ``chat_message`` carries it."""
+    """One room message, as ``chat_message`` carries it; the sender's session key stays here."""
 
     id: int
     room: str
     nick: str
     text: str
     ts: int
+    sender_key: str | None = None
 
     def to_dict(self):
-        """Return the ``chat_message`` payload."""
-        return dataclasses.asdict(self)
+        """Return the ``chat_message`` payload: the sender's user id, never its session key."""
+        return {'id': self.id, 'room': self.room, 'nick': self.nick,
+                'user_id': _user_id(self.sender_key), 'text': self.text, 'ts': self.ts}
 
 
 @dataclasses.dataclass(frozen=True)
 class DirectMessage:
-    """One direct message between two nicks."""
+    """One direct message between two sessions, with the nicks they had then."""
 
     id: int
     sender: str
     recipient: str
     text: str
     ts: int
+    sender_key: str | None = None
+    recipient_key: str | None = None
 
     def to_dict(self):
-        """Return the ``direct_message`` payload."""
+        """Return the ``direct_message`` payload, with both ends' user ids."""
         return {'id': self.id, 'from': self.sender, 'to': self.recipient,
+                'from_id': _user_id(self.sender_key), 'to_id': _user_id(self.recipient_key),
                 'text': self.text, 'ts': self.ts}
+
+
+def _user_id(session_key):
+    return sessions.user_id(session_key) if session_key else None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -87,8 +87,8 @@ CONNECTION_DEFAULTS = {
     'application_name': 'chat-server',
 }
 
-_ROOM_COLUMNS = 'id, room, nick, text, ts'
-_DIRECT_COLUMNS = 'id, sender, recipient, text, ts'
+_ROOM_COLUMNS = 'id, room, nick, text, ts, sender_key'
+_DIRECT_COLUMNS = 'id, sender, recipient, text, ts, sender_key, recipient_key'
 
 _NEXT_ID = """
 INSERT INTO id_counters (kind, name, last_id) VALUES (%s, %s, 1)
@@ -200,7 +200,7 @@ class PostgresMessageStore:
         """Insert under the room's next id; return None, having stored nothing, on a retry."""
         with conn.transaction() as tx:
             (next_id,) = conn.execute(_NEXT_ID, ('room', room)).fetchone()
-            message = Message(next_id, room, nick, text, self._clock())
+            message = Message(next_id, room, nick, text, self._clock(), sender_key)
             inserted = conn.execute(
                 'INSERT INTO room_messages (room, id, nick, text, ts, sender_key, client_id) '
                 'VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING RETURNING id',
@@ -214,7 +214,8 @@ class PostgresMessageStore:
         """Insert under the next direct id; return None, having stored nothing, on a retry."""
         with conn.transaction() as tx:
             (next_id,) = conn.execute(_NEXT_ID, ('direct', '')).fetchone()
-            message = DirectMessage(next_id, sender, recipient, text, self._clock())
+            message = DirectMessage(next_id, sender, recipient, text, self._clock(),
+                                    sender_key, recipient_key)
             inserted = conn.execute(
                 'INSERT INTO direct_messages '
                 '(id, sender, recipient, text, ts, sender_key, recipient_key, client_id) '

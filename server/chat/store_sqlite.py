@@ -59,8 +59,8 @@ CREATE UNIQUE INDEX room_messages_client_id
 """,
 ]
 
-_ROOM_COLUMNS = 'id, room, nick, text, ts'
-_DIRECT_COLUMNS = 'id, sender, recipient, text, ts'
+_ROOM_COLUMNS = 'id, room, nick, text, ts, sender_key'
+_DIRECT_COLUMNS = 'id, sender, recipient, text, ts, sender_key, recipient_key'
 
 # Failures that pass (a lock held too long by another process, a full or failing disk): the
 # client is told to try again, as when a database server is down.
@@ -161,7 +161,7 @@ class SqliteMessageStore:
             (next_id,) = self._db.execute(
                 'SELECT COALESCE(MAX(id), 0) + 1 FROM room_messages WHERE room = ?',
                 (room,)).fetchone()
-            message = Message(next_id, room, nick, text, self._clock())
+            message = Message(next_id, room, nick, text, self._clock(), sender_key)
             self._db.execute(
                 'INSERT INTO room_messages (room, id, nick, text, ts, sender_key, client_id) '
                 'VALUES (?, ?, ?, ?, ?, ?, ?)',
@@ -182,7 +182,8 @@ class SqliteMessageStore:
                 '(sender, recipient, text, ts, sender_key, recipient_key, client_id) '
                 'VALUES (?, ?, ?, ?, ?, ?, ?)',
                 (sender, recipient, text, ts, sender_key, recipient_key, client_id))
-        return DirectMessage(cursor.lastrowid, sender, recipient, text, ts), False
+        return DirectMessage(cursor.lastrowid, sender, recipient, text, ts, sender_key,
+                             recipient_key), False
 
     def _backwards(self, room, before_id, limit):
         rows = self._query(

@@ -16,6 +16,7 @@ _NAME_FORBIDDEN = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
 _SURROGATE = frozenset({'Cs'})
 MAX_ID = 2 ** 63 - 1
 _CLIENT_ID = re.compile(r'[A-Za-z0-9_.:-]{1,64}')
+_USER_ID = re.compile(r'[0-9a-f]{16}')
 
 
 def require_object(payload):
@@ -104,6 +105,16 @@ def optional_client_id(payload):
         return None
     if not isinstance(value, str) or not _CLIENT_ID.fullmatch(value):
         raise ClientError('bad_request', '"client_id" must be 1 to 64 letters, digits or -_.:')
+    return value
+
+
+def optional_user_id(payload, key):
+    """Return ``payload[key]`` as a user id (16 lowercase hex digits), or None when absent."""
+    value = require_object(payload).get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _USER_ID.fullmatch(value):
+        raise ClientError('bad_request', f'"{key}" must be a user id (16 hex digits)')
     return value
 
 

@@ -102,7 +102,8 @@ class ChatNamespace(AnsweringNamespace):
             self._close_displaced(arrival.displaced)
         for room in arrival.rooms:  # a session resumed: it is still in its rooms
             join_room(room_key(room))
-        emit('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token})
+        emit('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token,
+                             'user_id': sessions.user_id(key)})
 
     def on_disconnect(self, reason=None):
         """Forget the client at once, then tell its rooms, through the announcement queue.
@@ -270,13 +271,18 @@ class ChatNamespace(AnsweringNamespace):
         recipient = validation.nick(payload, 'to', self.limits.max_nick_length)
         text = validation.message_text(payload, 'text', self.limits.max_message_length)
         client_id = validation.optional_client_id(payload)
+        to_id = validation.optional_user_id(payload, 'to_id')
         recipient_sid = self.presence.sid_of(recipient)
         if recipient_sid is None:
             raise ClientError('unknown_nick', f'nobody is connected as "{recipient}"')
+        recipient_key = self.presence.key(recipient_sid)
+        if to_id is not None and sessions.user_id(recipient_key) != to_id:
+            # The nick is a label: whoever holds it now is not the person this was written to.
+            raise ClientError('recipient_changed', f'"{recipient}" is now someone else')
         message, duplicate = self.store.append_direct(
             self._nick(), self.presence.nick(recipient_sid), text,
-            sender_key=self.presence.key(request.sid),
-            recipient_key=self.presence.key(recipient_sid), client_id=client_id)
+            sender_key=self.presence.key(request.sid), recipient_key=recipient_key,
+            client_id=client_id)
         if not duplicate:
             emit('direct_message', message.to_dict(), to=recipient_sid)
         return {**message.to_dict(), 'duplicate': duplicate}

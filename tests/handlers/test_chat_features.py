@@ -123,7 +123,9 @@ def test_direct_messages_reach_the_recipient_and_are_acked_to_the_sender(app):
     ack = ask(ana, 'direct_message', {'to': 'bob', 'text': '<b>psst</b>'})
     assert ack['ok'] is True and ack['from'] == ana.nick and ack['to'] == 'Bob'
     (received,) = events(bob, 'direct_message')
-    assert received == {key: ack[key] for key in ('id', 'from', 'to', 'text', 'ts')}
+    assert received == {key: ack[key] for key in
+                        ('id', 'from', 'to', 'from_id', 'to_id', 'text', 'ts')}
+    assert (received['from_id'], received['to_id']) == (ana.user_id, bob.user_id)
     assert received['text'] == '<b>psst</b>'
     assert events(carl) == [] and events(ana) == []
     assert ask(ana, 'direct_message', {'to': 'nobody', 'text': 'hi'})['error']['code'] == \
@@ -287,11 +289,13 @@ def test_each_new_client_gets_a_session_token_it_alone_sees(app):
 
 def test_a_session_takes_its_nick_and_rooms_back_from_its_stale_connection(app):
     old = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana'})
-    token = greeting(old)['session']
+    greeting_of_old = greeting(old)
+    token = greeting_of_old['session']
     ask(old, 'join', {'room': 'lobby'})
     (bob,) = in_room(app, 'lobby', 1)
     resumed = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana', 'session': token})
-    assert greeting(resumed) == {'data': 'Connected', 'nick': 'Ana', 'session': token}
+    assert greeting(resumed) == {'data': 'Connected', 'nick': 'Ana', 'session': token,
+                                 'user_id': greeting_of_old['user_id']}
     assert not old.is_connected(NS)
     # Still in the room, unannounced: the room saw nobody leave and nobody come.
     assert ask(resumed, 'room_message', {'room': 'lobby', 'text': 'back'})['ok'] is True
@@ -390,3 +394,33 @@ def test_a_huge_since_id_is_refused_before_the_join_takes_effect(app):
     assert ask(ana, 'join', {'room': 'lobby', 'since_id': 2 ** 70})['error']['code'] == 'bad_request'
     assert events(bob) == []
     assert ask(bob, 'room_members', {'room': 'lobby'})['members'] == [bob.nick]
+
+
+def test_user_ids_are_stable_per_session_and_carried_by_every_message(app):
+    ana = socketio.test_client(app, namespace=NS, auth={'nick': 'Ana'})
+    first = greeting(ana)
+    bob = connect(app)
+    ask(ana, 'join', {'room': 'lobby'})
+    ask(bob, 'join', {'room': 'lobby'})
+    ask(ana, 'room_message', {'room': 'lobby', 'text': 'hi'})
+    (message,) = events(bob, 'chat_message')
+    assert message['user_id'] == first['user_id'] != bob.user_id
+    again = socketio.test_client(app, namespace=NS, auth={'session': first['session']})
+    assert greeting(again)['user_id'] == first['user_id']
+    assert ask(bob, 'history', {'room': 'lobby'})['messages'][0]['user_id'] == first['user_id']
+
+
+def test_a_direct_message_for_a_user_is_not_given_to_whoever_holds_the_nick_now(app):
+    ana, bob = connect(app), connect(app)
+    ask(bob, 'set_nick', {'nick': 'Bob'})
+    sent = ask(ana, 'direct_message', {'to': 'Bob', 'text': 'first', 'to_id': bob.user_id})
+    assert sent['ok'] is True and sent['to_id'] == bob.user_id
+    ask(bob, 'set_nick', {'nick': 'Robert'})
+    impostor = connect(app)
+    ask(impostor, 'set_nick', {'nick': 'Bob'})
+    events(impostor)
+    refused = ask(ana, 'direct_message', {'to': 'Bob', 'text': 'second', 'to_id': bob.user_id})
+    assert refused['error']['code'] == 'recipient_changed'
+    assert events(impostor) == []
+    assert ask(ana, 'direct_message', {'to': 'Bob', 'text': 'x', 'to_id': 'not-an-id'})[
+        'error']['code'] == 'bad_request'

@@ -8,7 +8,8 @@ NS = '/chat'
 
 def connect(app):
     client = socketio.test_client(app, namespace=NS)
-    client.nick = client.get_received(NS)[0]['args'][0]['nick']
+    greeting = client.get_received(NS)[0]['args'][0]
+    client.nick, client.user_id = greeting['nick'], greeting['user_id']
     return client
 
 

@@ -9,7 +9,7 @@ import time
 import psycopg
 import pytest
 
-from server.chat import store_postgres, store_sqlite
+from server.chat import sessions, store_postgres, store_sqlite
 from server.chat.store import StoreUnavailable, open_store, sqlite_path
 from server.chat.store_sqlite import SqliteMessageStore
 from server.errors import ClientError
@@ -78,7 +78,11 @@ def test_ids_increase_by_one_per_room(store):
     second, duplicate = store.append('a', 'bob', 'hello')
     assert (first.id, second.id, duplicate) == (1, 2, False)
     assert store.append('b', 'ana', 'x')[0].id == 2
-    assert first.to_dict() == {'id': 1, 'room': 'a', 'nick': 'ana', 'text': 'hi', 'ts': 1000}
+    assert first.to_dict() == {'id': 1, 'room': 'a', 'nick': 'ana', 'user_id': None,
+                               'text': 'hi', 'ts': 1000}
+    keyed, _ = store.append('a', 'ana', 'signed', 'key-ana')
+    assert keyed.to_dict()['user_id'] == sessions.user_id('key-ana')
+    assert store.since('a', 2, 10).messages[0].to_dict() == keyed.to_dict()
 
 
 def test_a_retried_client_id_is_stored_once(store):
@@ -134,7 +138,10 @@ def test_messages_survive_reopening_the_database(open_db):
 def test_direct_messages_get_ids_and_the_from_to_shape(store):
     message, duplicate = store.append_direct('ana', 'bob', 'psst', 'key-ana', 'key-bob')
     assert duplicate is False
-    assert message.to_dict() == {'id': 1, 'from': 'ana', 'to': 'bob', 'text': 'psst', 'ts': 1000}
+    assert message.to_dict() == {
+        'id': 1, 'from': 'ana', 'to': 'bob', 'from_id': sessions.user_id('key-ana'),
+        'to_id': sessions.user_id('key-bob'), 'text': 'psst', 'ts': 1000}
+    assert store.direct_since('key-bob', 0, 10).messages[0].to_dict() == message.to_dict()
 
 
 def test_a_retried_direct_message_is_stored_once(store):
