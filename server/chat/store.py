@@ -65,6 +65,54 @@ def _user_id(session_key):
     return sessions.user_id(session_key) if session_key else None
 
 
+ROOM_COLUMNS = 'id, room, nick, text, ts, sender_key'
+DIRECT_COLUMNS = 'id, sender, recipient, text, ts, sender_key, recipient_key'
+_LAST_ID = 2 ** 63 - 1
+
+
+class HistoryReads:
+    """The reading half of a store: the same SQL on every backend but for its parameter mark.
+
+    A backend sets ``PARAM`` (``?`` or ``%s``) and provides ``_query(sql, params)``.
+    """
+
+    PARAM = '?'
+
+    def direct_since(self, session_key, since_id, limit):
+        """Return up to ``limit`` direct messages to or from a session newer than ``since_id``."""
+        rows = self._select(
+            f'SELECT {DIRECT_COLUMNS} FROM direct_messages '
+            'WHERE id > ? AND (sender_key = ? OR recipient_key = ?) ORDER BY id LIMIT ?',
+            (since_id, session_key, session_key, limit + 1))
+        return Page([DirectMessage(*row) for row in rows[:limit]], more=len(rows) > limit)
+
+    def recent(self, room, limit):
+        """Return the room's last ``limit`` messages."""
+        return self._backwards(room, None, limit)
+
+    def before(self, room, before_id, limit):
+        """Return up to ``limit`` messages older than ``before_id``."""
+        return self._backwards(room, before_id, limit)
+
+    def since(self, room, since_id, limit):
+        """Return up to ``limit`` messages newer than ``since_id``, the oldest of them first."""
+        rows = self._select(
+            f'SELECT {ROOM_COLUMNS} FROM room_messages WHERE room = ? AND id > ? '
+            'ORDER BY id LIMIT ?', (room, since_id, limit + 1))
+        return Page([Message(*row) for row in rows[:limit]], more=len(rows) > limit)
+
+    def _backwards(self, room, before_id, limit):
+        rows = self._select(
+            f'SELECT {ROOM_COLUMNS} FROM room_messages WHERE room = ? AND id < ? '
+            'ORDER BY id DESC LIMIT ?',
+            (room, before_id if before_id is not None else _LAST_ID, limit + 1))
+        messages = [Message(*row) for row in reversed(rows[:limit])]
+        return Page(messages, more=len(rows) > limit)
+
+    def _select(self, sql, params):
+        return self._query(sql.replace('?', self.PARAM), params)
+
+
 @dataclasses.dataclass(frozen=True)
 class Page:
     """Messages oldest first, and whether more lie beyond them in the direction asked."""

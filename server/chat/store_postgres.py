@@ -25,7 +25,8 @@ import psycopg
 from psycopg import pq
 from psycopg.conninfo import conninfo_to_dict
 
-from server.chat.store import DirectMessage, Message, Page, StoreUnavailable
+from server.chat.store import (DIRECT_COLUMNS, ROOM_COLUMNS, DirectMessage, HistoryReads,
+                               Message, StoreUnavailable)
 from server.clock import now_ms
 
 log = logging.getLogger(__name__)
@@ -87,8 +88,6 @@ CONNECTION_DEFAULTS = {
     'application_name': 'chat-server',
 }
 
-_ROOM_COLUMNS = 'id, room, nick, text, ts, sender_key'
-_DIRECT_COLUMNS = 'id, sender, recipient, text, ts, sender_key, recipient_key'
 
 _NEXT_ID = """
 INSERT INTO id_counters (kind, name, last_id) VALUES (%s, %s, 1)
@@ -96,10 +95,10 @@ ON CONFLICT (kind, name) DO UPDATE SET last_id = id_counters.last_id + 1
 RETURNING last_id
 """
 _STORED_ROOM_MESSAGE = (
-    f'SELECT {_ROOM_COLUMNS} FROM room_messages '
+    f'SELECT {ROOM_COLUMNS} FROM room_messages '
     "WHERE room = %s AND COALESCE(sender_key, '') = %s AND client_id = %s")
 _STORED_DIRECT_MESSAGE = (
-    f'SELECT {_DIRECT_COLUMNS} FROM direct_messages WHERE sender_key = %s AND client_id = %s')
+    f'SELECT {DIRECT_COLUMNS} FROM direct_messages WHERE sender_key = %s AND client_id = %s')
 
 
 def migrate(conn):
@@ -118,8 +117,10 @@ def migrate(conn):
             conn.execute('UPDATE schema_version SET version = %s', (number,))
 
 
-class PostgresMessageStore:
+class PostgresMessageStore(HistoryReads):
     """Room and direct messages in PostgreSQL, shared by every worker that opens the URL."""
+
+    PARAM = '%s'
 
     def __init__(self, url, clock=now_ms, pool_size=POOL_SIZE):
         self._clock = clock
@@ -173,29 +174,6 @@ class PostgresMessageStore:
                 return DirectMessage(*row), True
         return message, False
 
-    def direct_since(self, session_key, since_id, limit):
-        """Return up to ``limit`` direct messages to or from a session newer than ``since_id``."""
-        rows = self._query(
-            f'SELECT {_DIRECT_COLUMNS} FROM direct_messages '
-            'WHERE id > %s AND (sender_key = %s OR recipient_key = %s) ORDER BY id LIMIT %s',
-            (since_id, session_key, session_key, limit + 1))
-        return Page([DirectMessage(*row) for row in rows[:limit]], more=len(rows) > limit)
-
-    def recent(self, room, limit):
-        """Return the room's last ``limit`` messages."""
-        return self._backwards(room, None, limit)
-
-    def before(self, room, before_id, limit):
-        """Return up to ``limit`` messages older than ``before_id``."""
-        return self._backwards(room, before_id, limit)
-
-    def since(self, room, since_id, limit):
-        """Return up to ``limit`` messages newer than ``since_id``, the oldest of them first."""
-        rows = self._query(
-            f'SELECT {_ROOM_COLUMNS} FROM room_messages WHERE room = %s AND id > %s '
-            'ORDER BY id LIMIT %s', (room, since_id, limit + 1))
-        return Page([Message(*row) for row in rows[:limit]], more=len(rows) > limit)
-
     def _insert_room_message(self, conn, room, nick, text, sender_key, client_id):
         """Insert under the room's next id; return None, having stored nothing, on a retry."""
         with conn.transaction() as tx:
@@ -225,14 +203,6 @@ class PostgresMessageStore:
             if inserted is None:
                 raise psycopg.Rollback(tx)
         return message if inserted else None
-
-    def _backwards(self, room, before_id, limit):
-        rows = self._query(
-            f'SELECT {_ROOM_COLUMNS} FROM room_messages WHERE room = %s AND id < %s '
-            'ORDER BY id DESC LIMIT %s',
-            (room, before_id if before_id is not None else 2 ** 63 - 1, limit + 1))
-        messages = [Message(*row) for row in reversed(rows[:limit])]
-        return Page(messages, more=len(rows) > limit)
 
     def _query(self, sql, params):
         with self._connection() as conn:

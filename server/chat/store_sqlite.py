@@ -13,7 +13,8 @@ import sqlite3
 import threading
 from pathlib import Path
 
-from server.chat.store import DirectMessage, Message, Page, StoreUnavailable
+from server.chat.store import (DIRECT_COLUMNS, ROOM_COLUMNS, DirectMessage, HistoryReads,
+                               Message, StoreUnavailable)
 from server.clock import now_ms
 
 log = logging.getLogger(__name__)
@@ -59,8 +60,6 @@ CREATE UNIQUE INDEX room_messages_client_id
 """,
 ]
 
-_ROOM_COLUMNS = 'id, room, nick, text, ts, sender_key'
-_DIRECT_COLUMNS = 'id, sender, recipient, text, ts, sender_key, recipient_key'
 
 # Failures that pass (a lock held too long by another process, a full or failing disk): the
 # client is told to try again, as when a database server is down.
@@ -78,7 +77,7 @@ def inline_runner():
     return run
 
 
-class SqliteMessageStore:
+class SqliteMessageStore(HistoryReads):
     """Room and direct messages in one SQLite database, safe to share between processes.
 
     ``run_blocking(call)`` must run one call at a time (the connection is shared): a pool of
@@ -126,34 +125,11 @@ class SqliteMessageStore:
         return self._run(self._append_direct, sender, recipient, text, sender_key,
                          recipient_key, client_id)
 
-    def direct_since(self, session_key, since_id, limit):
-        """Return up to ``limit`` direct messages to or from a session newer than ``since_id``."""
-        rows = self._query(
-            f'SELECT {_DIRECT_COLUMNS} FROM direct_messages '
-            'WHERE id > ? AND (sender_key = ? OR recipient_key = ?) ORDER BY id LIMIT ?',
-            (since_id, session_key, session_key, limit + 1))
-        return Page([DirectMessage(*row) for row in rows[:limit]], more=len(rows) > limit)
-
-    def recent(self, room, limit):
-        """Return the room's last ``limit`` messages."""
-        return self._backwards(room, None, limit)
-
-    def before(self, room, before_id, limit):
-        """Return up to ``limit`` messages older than ``before_id``."""
-        return self._backwards(room, before_id, limit)
-
-    def since(self, room, since_id, limit):
-        """Return up to ``limit`` messages newer than ``since_id``, the oldest of them first."""
-        rows = self._query(
-            f'SELECT {_ROOM_COLUMNS} FROM room_messages WHERE room = ? AND id > ? '
-            'ORDER BY id LIMIT ?', (room, since_id, limit + 1))
-        return Page([Message(*row) for row in rows[:limit]], more=len(rows) > limit)
-
     def _append(self, room, nick, text, sender_key, client_id):
         with self._transaction():
             if client_id is not None:
                 row = self._db.execute(
-                    f'SELECT {_ROOM_COLUMNS} FROM room_messages '
+                    f'SELECT {ROOM_COLUMNS} FROM room_messages '
                     'WHERE room = ? AND sender_key IS ? AND client_id = ?',
                     (room, sender_key, client_id)).fetchone()
                 if row:
@@ -173,7 +149,7 @@ class SqliteMessageStore:
         with self._transaction():
             if client_id is not None:
                 row = self._db.execute(
-                    f'SELECT {_DIRECT_COLUMNS} FROM direct_messages '
+                    f'SELECT {DIRECT_COLUMNS} FROM direct_messages '
                     'WHERE sender_key = ? AND client_id = ?', (sender_key, client_id)).fetchone()
                 if row:
                     return DirectMessage(*row), True
@@ -184,14 +160,6 @@ class SqliteMessageStore:
                 (sender, recipient, text, ts, sender_key, recipient_key, client_id))
         return DirectMessage(cursor.lastrowid, sender, recipient, text, ts, sender_key,
                              recipient_key), False
-
-    def _backwards(self, room, before_id, limit):
-        rows = self._query(
-            f'SELECT {_ROOM_COLUMNS} FROM room_messages WHERE room = ? AND id < ? '
-            'ORDER BY id DESC LIMIT ?',
-            (room, before_id if before_id is not None else 2 ** 63 - 1, limit + 1))
-        messages = [Message(*row) for row in reversed(rows[:limit])]
-        return Page(messages, more=len(rows) > limit)
 
     def _query(self, sql, params):
         return self._run(lambda: self._db.execute(sql, params).fetchall())
