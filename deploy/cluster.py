@@ -5,10 +5,10 @@ workers on consecutive ports after ``--port``, all with the same ``MESSAGE_QUEUE
 ``DATABASE_URL`` and otherwise the launcher's environment, then nginx on ``--port`` with
 sticky sessions in front of them. It prints one line saying where to point the browser.
 
-A worker that dies is started again on its port (nginx sends its clients to the others
-meanwhile), at most ``--max-restarts`` times per ``--restart-window`` seconds; past that, or when
-nginx or redis-server dies, everything is stopped and the exit code is 1. Ctrl-C or SIGTERM
-stops nginx, the workers and redis-server in that order, and exits 0.
+A worker that dies is started again on its port after ``--restart-delay`` seconds (nginx sends
+its clients to the others meanwhile), at most ``--max-restarts`` times per ``--restart-window``
+seconds; past that, or when nginx or redis-server dies, everything is stopped and the exit code
+is 1. Ctrl-C or SIGTERM stops nginx, the workers and redis-server in that order, and exits 0.
 """
 import argparse
 import collections
@@ -56,6 +56,7 @@ class WorkerSlot:
         self.env = {**env, 'HOST': '127.0.0.1', 'PORT': str(port)}
         self.child = None
         self.ready_by = None  # a deadline while the current process has not reported ready
+        self.restart_at = None  # when a dead worker is due to be started again
         self.deaths = collections.deque()
 
     @property
@@ -75,7 +76,7 @@ class Cluster:
 
     def __init__(self, *, workers, host, port, worker_port, run_dir, message_queue,
                  database_url, ping_interval, ping_timeout, max_payload_bytes, nginx_binary,
-                 max_restarts, restart_window):
+                 max_restarts, restart_window, restart_delay=0.0):
         self.host = host
         self.port = port
         self.run_dir = Path(run_dir)
@@ -83,6 +84,7 @@ class Cluster:
         self.nginx_binary = nginx_binary
         self.max_restarts = max_restarts
         self.restart_window = restart_window
+        self.restart_delay = restart_delay
         self.timeout_s = nginx.socketio_timeout(ping_interval, ping_timeout)
         self.body_bytes = nginx.max_body_bytes(max_payload_bytes)
         worker_env = {**os.environ, 'PYTHONUNBUFFERED': '1',
@@ -234,6 +236,11 @@ class Cluster:
 
     def _watch_worker(self, slot):
         """Notice a worker that came up, hangs or died; return False when the cluster must stop."""
+        if slot.restart_at is not None:
+            if time.monotonic() >= slot.restart_at:
+                slot.restart_at = None
+                self._restart(slot)
+            return True
         child = slot.child
         if slot.ready_by is not None and child.poll() is None:
             if child.is_ready():
@@ -258,10 +265,19 @@ class Cluster:
                       'cluster', slot.name, len(slot.deaths), self.restart_window,
                       self.max_restarts)
             return False
+        if self.restart_delay > 0:
+            slot.restart_at = now + self.restart_delay
+            log.info('restarting %s in %g s; nginx sends its clients to the others meanwhile',
+                     slot.name, self.restart_delay)
+        else:
+            self._restart(slot)
+        return True
+
+    def _restart(self, slot):
+        """Start a dead worker's successor on its port."""
         slot.spawn()
         log.info('restarted %s (pid %d) for port %d; nginx sends its clients to the others '
                  'meanwhile', slot.name, slot.child.pid, slot.port)
-        return True
 
     # -- stopping --------------------------------------------------------------------------
 
@@ -271,7 +287,9 @@ class Cluster:
         obeyed = True
         if self.nginx is not None:
             obeyed &= self._stop_group([self.nginx])
-        obeyed &= self._stop_group([slot.child for slot in self.slots if slot.child is not None])
+        # A worker waiting for its restart is dead and reaped already: its pid may be reused.
+        obeyed &= self._stop_group([slot.child for slot in self.slots
+                                    if slot.child is not None and slot.restart_at is None])
         if self.redis is not None:
             obeyed &= self._stop_group([self.redis])
         return obeyed
@@ -332,11 +350,16 @@ def parse_args(argv):
                              '0 stops the cluster when a worker dies)')
     parser.add_argument('--restart-window', type=float, default=60.0,
                         help='seconds (default 60)')
+    parser.add_argument('--restart-delay', type=float, default=0.0,
+                        help='seconds to wait before starting a dead worker again (default 0: at '
+                             'once, within 0.2 s)')
     args = parser.parse_args(argv)
     if args.workers < 1:
         parser.error('--workers must be at least 1')
     if args.max_restarts < 0:
         parser.error('--max-restarts must be 0 or more')
+    if args.restart_delay < 0:
+        parser.error('--restart-delay must be 0 or more')
     first = args.port + 1 if args.worker_port is None else args.worker_port
     if not 0 < args.port < 65536 or not 0 < first <= 65536 - args.workers:
         parser.error('--port and the worker ports must be between 1 and 65535')
@@ -373,7 +396,7 @@ def main(argv=None):
                       ping_interval=config.PING_INTERVAL, ping_timeout=config.PING_TIMEOUT,
                       max_payload_bytes=config.MAX_PAYLOAD_BYTES,
                       nginx_binary=args.nginx, max_restarts=args.max_restarts,
-                      restart_window=args.restart_window)
+                      restart_window=args.restart_window, restart_delay=args.restart_delay)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: cluster.request_stop())
     code = cluster.run()

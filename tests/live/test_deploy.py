@@ -5,7 +5,6 @@ client address spread over both workers; then a clean stop that leaves nothing r
 what the launcher does when a worker, nginx or redis-server dies.
 """
 import os
-import re
 import signal
 import socket
 import threading
@@ -14,8 +13,8 @@ import time
 import pytest
 import requests
 import socketio
-from requests.adapters import HTTPAdapter
 
+from tests.support.addresses import session_from
 from tests.support.cluster import ClusterProcess, running
 from tests.support.sio_client import RecordingClient
 
@@ -27,24 +26,6 @@ SOURCES = ('127.0.0.1', '127.0.1.1', '127.0.2.1', '127.0.3.1')
 ELSEWHERE = '127.0.9.1'
 STOPPED_WITHIN_S = 30
 RESTARTED_WITHIN_S = 40
-ACCESS_LINE = re.compile(r'^(\S+) \[[^\]]*\] "(\w+) (\S+)" (\d+) upstream=(\S+)')
-
-
-class SourceAddressAdapter(HTTPAdapter):
-    """Sends every request of a session from one local address."""
-
-    def __init__(self, source):
-        self.source = source
-        super().__init__()
-
-    def init_poolmanager(self, *args, **kwargs):
-        super().init_poolmanager(*args, source_address=(self.source, 0), **kwargs)
-
-
-def session_from(source):
-    session = requests.Session()
-    session.mount('http://', SourceAddressAdapter(source))
-    return session
 
 
 class PollingClient:
@@ -87,8 +68,8 @@ class PollingClient:
 
 def access_log(cluster):
     """(client address, method, path, status, upstream) of each request nginx logged."""
-    lines = (cluster.run_dir / 'logs' / 'access.log').read_text().splitlines()
-    return [ACCESS_LINE.match(line).groups() for line in lines]
+    return [(record.source, record.method, record.path, record.status, record.upstreams[-1])
+            for record in cluster.access_log()]
 
 
 def assert_all_gone(pids):
@@ -226,6 +207,32 @@ def test_a_killed_worker_is_restarted_on_its_port_and_one_dying_too_often_stops_
     assert code == 1
     assert_all_gone(pids)
     assert 'cluster stopped after a failure' in cluster.output()
+
+
+def test_a_restart_delay_keeps_a_dead_worker_down_that_long_and_a_stop_meanwhile_is_clean(
+        output_dir):
+    delay = 2.0
+    cluster = ClusterProcess(output_dir, workers=2, args=('--restart-delay', str(delay)))
+    with cluster:
+        mark = cluster.line_count()
+        os.kill(cluster.pid('worker-2'), signal.SIGKILL)
+        killed_at = time.monotonic()
+        cluster.wait_for_line(r'restarting worker-2 in 2 s', 10, after=mark)
+        cluster.wait_for_line(r'restarted worker-2 \(pid \d+\)', RESTARTED_WITHIN_S, after=mark)
+        assert time.monotonic() - killed_at >= delay
+        cluster.wait_for_line(r'worker-2 \(pid \d+\) serving again', RESTARTED_WITHIN_S,
+                              after=mark)
+
+        # Asked to stop while a worker waits for its restart: it is not started again, and
+        # nothing is left behind.
+        pids = cluster.all_pids()
+        mark = cluster.line_count()
+        os.kill(cluster.pid('worker-2'), signal.SIGKILL)
+        cluster.wait_for_line(r'restarting worker-2 in 2 s', 10, after=mark)
+        code = cluster.stop(STOPPED_WITHIN_S)
+    assert code == 0, cluster.output()
+    assert_all_gone(pids)
+    assert not any('restarted' in line for line in cluster.lines(mark))
 
 
 @pytest.mark.parametrize('part', ['nginx', 'redis-server'])

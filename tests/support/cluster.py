@@ -9,13 +9,28 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
+from typing import NamedTuple
 
 from deploy.processes import free_port, port_is_free
+from tests.support.addresses import loopback_source, session_from
 
 ROOT = Path(__file__).resolve().parents[2]
 READY = re.compile(r'^Chat cluster ready: open (http://\S+)')
 STARTED = re.compile(r'\b(?:re)?started (\S+) \(pid (\d+)\)')
+# deploy/nginx.conf's log_format; $upstream_addr lists every worker tried, ", " between them.
+ACCESS_LINE = re.compile(r'^(\S+) \[[^\]]*\] "(\w+) (\S+)" (\d+) upstream=(.*) (\S+)$')
+
+
+class Access(NamedTuple):
+    """One request in nginx's access log."""
+
+    source: str
+    method: str
+    path: str
+    status: str
+    upstreams: tuple  # the workers tried, in order ('-' when none was)
 
 
 def free_port_block(count, attempts=100):
@@ -63,6 +78,59 @@ class ClusterProcess:
     def worker_ports(self):
         return [self.port + 1 + index for index in range(self.workers)]
 
+    def worker_name(self, address):
+        """The launcher's name (``worker-2``) for a worker address (``127.0.0.1:<port>``)."""
+        index = self.worker_ports.index(int(address.rsplit(':', 1)[1]))
+        return f'worker-{index + 1}'
+
+    def access_log(self):
+        """Every request nginx has logged so far, oldest first."""
+        path = self.run_dir / 'logs' / 'access.log'
+        records = []
+        for line in path.read_text().split('\n')[:-1]:  # the last is empty or being written
+            source, method, uri, status, upstreams, _time = ACCESS_LINE.match(line).groups()
+            records.append(Access(source, method, uri, status, tuple(upstreams.split(', '))))
+        return records
+
+    def worker_for(self, source, timeout=5.0):
+        """The name of the worker nginx sends requests from the local address ``source`` to.
+
+        Asks for /healthz from there and reads the answer's upstream in the access log (nginx
+        writes the line once the response is out, so it is waited for).
+        """
+        with session_from(source) as http:
+            assert http.get(f'{self.url}/healthz', timeout=timeout).status_code == 200
+        deadline = time.monotonic() + timeout
+        while True:
+            served = [record.upstreams[-1] for record in self.access_log()
+                      if record.source == source and record.path == '/healthz']
+            if served:
+                return self.worker_name(served[-1])
+            assert time.monotonic() < deadline, f'nginx logged no request from {source}'
+            time.sleep(0.05)
+
+    def sources_by_worker(self, per_worker, candidates=32):
+        """{worker name: [local address]}: ``per_worker`` loopback addresses in /24s of their
+        own (127.0.1.1, 127.0.2.1 ...) that nginx's ip_hash sends to each worker."""
+        found = {f'worker-{index + 1}': [] for index in range(self.workers)}
+        for index in range(1, candidates + 1):
+            source = loopback_source(index)
+            chosen = found[self.worker_for(source)]
+            if len(chosen) < per_worker:
+                chosen.append(source)
+            if all(len(sources) == per_worker for sources in found.values()):
+                return found
+        raise AssertionError(f'ip_hash did not give each worker {per_worker} of {candidates} '
+                             f'addresses: {found}')
+
+    def socketio_route(self, source):
+        """The workers that answered the Socket.IO requests from ``source``, in the log's order,
+        one entry per run of requests to the same worker (the last one nginx tried counts)."""
+        names = [self.worker_name(record.upstreams[-1]) for record in self.access_log()
+                 if record.source == source and record.path.startswith('/socket.io')
+                 and record.upstreams[-1] != '-']  # '-': nginx answered it alone
+        return [name for index, name in enumerate(names) if index == 0 or names[index - 1] != name]
+
     def launch(self):
         """Start the launcher without waiting for anything."""
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -107,6 +175,11 @@ class ClusterProcess:
     def line_count(self):
         with self._changed:
             return len(self._lines)
+
+    def lines(self, after=0):
+        """The launcher's output lines from the ``after``-th on."""
+        with self._changed:
+            return self._lines[after:]
 
     def pid(self, name):
         """The pid most recently reported for ``name`` (``worker-1``, ``nginx``, ...)."""

@@ -9,10 +9,13 @@ class CuttableProxy:
     """Forwards every connection to ``target`` (host, port); ``cut()`` breaks the live ones.
 
     New connections are still accepted after a cut, so clients that reconnect get through.
+    With ``source`` (a local address), the forwarded connections leave from it: a client of
+    any transport then reaches ``target`` as if from that address.
     """
 
-    def __init__(self, target):
+    def __init__(self, target, source=None):
         self.target = target
+        self.source_address = None if source is None else (source, 0)
         self._listener = socket.create_server(('127.0.0.1', 0))
         self.url = f'http://127.0.0.1:{self._listener.getsockname()[1]}'
         self._lock = threading.Lock()
@@ -42,7 +45,8 @@ class CuttableProxy:
             except OSError:
                 return
             try:
-                upstream = socket.create_connection(self.target, timeout=5)
+                upstream = socket.create_connection(self.target, timeout=5,
+                                                    source_address=self.source_address)
             except OSError:
                 _close(client)
                 continue

@@ -6,6 +6,7 @@ that a message reveals with ``history``, drops duplicates by id, and hands the a
 each room's messages exactly once and in id order (``delivered``).
 """
 import threading
+import time
 
 import requests
 import socketio
@@ -43,8 +44,12 @@ class ResumingChatClient:
         self.transports = list(transports)
         self.rooms = {}
         self.connects = 0
+        self.connected_at = []  # time.monotonic() of each connect
         self.rejoins = 0  # reconnects after which every room was joined again
         self.disconnect_reasons = []
+        self.live = []  # every chat_message as it arrived, before the resume rule's sorting
+        self.room_infos = []  # every room_info, in the order received
+        self.join_members = []  # (room, members) of every join acknowledgement
         self._changed = threading.Condition()
         self._catching_up = {}  # room -> a lock held while its gap is being fetched
         self._fill_wanted = set()  # rooms whose fetch should make one more pass
@@ -55,6 +60,7 @@ class ResumingChatClient:
         self.sio.on('disconnect', self._on_disconnect, namespace=NAMESPACE)
         self.sio.on('my_response', self._on_greeting, namespace=NAMESPACE)
         self.sio.on('chat_message', self._on_message, namespace=NAMESPACE)
+        self.sio.on('room_info', self._on_room_info, namespace=NAMESPACE)
 
     def connect(self):
         """Connect (the auth is read afresh at every reconnect) and wait for the greeting."""
@@ -77,6 +83,10 @@ class ResumingChatClient:
         if client_id is not None:
             payload['client_id'] = client_id
         return self.sio.call('room_message', payload, namespace=NAMESPACE, timeout=WAIT_S)
+
+    def call(self, event, data):
+        """Send any /chat event and return its acknowledgement."""
+        return self.sio.call(event, data, namespace=NAMESPACE, timeout=WAIT_S)
 
     def delivered(self, room):
         """Return the room's messages handed on so far, in order."""
@@ -105,6 +115,7 @@ class ResumingChatClient:
     def _on_connect(self):
         with self._changed:
             self.connects += 1
+            self.connected_at.append(time.monotonic())
             self._changed.notify_all()
         if self.connects > 1:
             _in_background(self._rejoin_all)
@@ -124,7 +135,14 @@ class ResumingChatClient:
             self.nick = greeting['nick']
             self._changed.notify_all()
 
+    def _on_room_info(self, info):
+        with self._changed:
+            self.room_infos.append(info)
+            self._changed.notify_all()
+
     def _on_message(self, message):
+        with self._changed:
+            self.live.append(message)
         if self._take(message['room'], [message]):
             _in_background(self._fill_gap, message['room'])
 
@@ -144,6 +162,8 @@ class ResumingChatClient:
         ack = self.sio.call('join', {'room': room, 'since_id': cursor}, namespace=NAMESPACE,
                             timeout=WAIT_S)
         assert ack['ok'] is True, ack
+        with self._changed:
+            self.join_members.append((room, ack['members']))
         return self._take(room, ack['history']) or ack['more']
 
     def _take(self, room, messages):
