@@ -182,7 +182,7 @@ _CLAIM_DEAD_WORKER = """
 local p, worker = ARGV[1], ARGV[2]
 if redis.call('EXISTS', p..'worker:'..worker..':alive') == 1 then return {} end
 if redis.call('SREM', p..'workers', worker) == 0 then return {} end
-return redis.call('SMEMBERS', p..'worker:'..worker..':sids')
+return {'dead', unpack(redis.call('SMEMBERS', p..'worker:'..worker..':sids'))}
 """
 
 
@@ -414,9 +414,10 @@ class RedisPresence:
         for worker in self._redis.smembers(self._key('workers')):
             if worker == self.worker_id:
                 continue
-            sids = self._run('claim_dead_worker', worker)
-            if not sids:
+            claimed = self._run('claim_dead_worker', worker)
+            if not claimed:
                 continue
+            sids = claimed[1:]
             log.warning('worker %s stopped answering; forgetting its %d clients', worker, len(sids))
             for sid in sids:
                 departure = self._departure(self._run('disconnect', sid))
