@@ -86,6 +86,17 @@ class HistoryReads:
             (since_id, session_key, session_key, limit + 1))
         return Page([DirectMessage(*row) for row in rows[:limit]], more=len(rows) > limit)
 
+    def direct_before(self, session_key, before_id, limit):
+        """Return up to ``limit`` direct messages to or from a session older than ``before_id``
+        (the newest ones when it is None), oldest first."""
+        rows = self._select(
+            f'SELECT {DIRECT_COLUMNS} FROM direct_messages '
+            'WHERE id < ? AND (sender_key = ? OR recipient_key = ?) ORDER BY id DESC LIMIT ?',
+            (before_id if before_id is not None else _LAST_ID, session_key, session_key,
+             limit + 1))
+        messages = [DirectMessage(*row) for row in reversed(rows[:limit])]
+        return Page(messages, more=len(rows) > limit)
+
     def recent(self, room, limit):
         """Return the room's last ``limit`` messages."""
         return self._backwards(room, None, limit)

@@ -290,10 +290,17 @@ class ChatNamespace(AnsweringNamespace):
     @replies
     def on_direct_history(self, payload):
         payload = {} if payload is None else payload
-        since_id = validation.optional_id(payload, 'since_id') or 0
+        before_id = validation.optional_id(payload, 'before_id')
+        since_id = validation.optional_id(payload, 'since_id')
         limit = validation.optional_limit(payload, self.limits.history_limit,
                                           self.limits.max_history_page)
-        page = self.store.direct_since(self.presence.key(request.sid), since_id, limit)
+        if before_id is not None and since_id is not None:
+            raise ClientError('bad_request', 'give "before_id" or "since_id", not both')
+        key = self.presence.key(request.sid)
+        if before_id is not None:
+            page = self.store.direct_before(key, before_id, limit)
+        else:
+            page = self.store.direct_since(key, since_id or 0, limit)
         return {'messages': [m.to_dict() for m in page.messages], 'more': page.more}
 
     @replies

@@ -424,3 +424,14 @@ def test_a_direct_message_for_a_user_is_not_given_to_whoever_holds_the_nick_now(
     assert events(impostor) == []
     assert ask(ana, 'direct_message', {'to': 'Bob', 'text': 'x', 'to_id': 'not-an-id'})[
         'error']['code'] == 'bad_request'
+
+
+def test_direct_history_pages_back_and_forth(app):
+    ana, bob = connect(app), connect(app)
+    sent = [ask(ana, 'direct_message', {'to': bob.nick, 'text': f'd{n}'})['id'] for n in range(4)]
+    back = ask(bob, 'direct_history', {'before_id': sent[-1], 'limit': 2})
+    assert [m['text'] for m in back['messages']] == ['d1', 'd2'] and back['more'] is True
+    forth = ask(bob, 'direct_history', {'since_id': sent[1]})
+    assert [m['text'] for m in forth['messages']] == ['d2', 'd3']
+    assert ask(bob, 'direct_history', {'since_id': 1, 'before_id': 3})['error']['code'] == \
+        'bad_request'

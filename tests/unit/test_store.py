@@ -430,3 +430,15 @@ def test_database_urls(url, expected):
 def test_other_database_urls_are_refused():
     with pytest.raises(ValueError, match='DATABASE_URL'):
         sqlite_path('postgres://db/chat', '/root')
+
+
+def test_direct_messages_page_both_ways(store):
+    for n in range(1, 6):
+        store.append_direct('ana', 'bob', f'd{n}', 'key-ana', 'key-bob')
+    store.append_direct('carl', 'dan', 'not theirs', 'key-carl', 'key-dan')
+    newest = store.direct_before('key-bob', None, 2)
+    assert [m.text for m in newest.messages] == ['d4', 'd5'] and newest.more is True
+    older = store.direct_before('key-ana', newest.messages[0].id, 10)
+    assert [m.text for m in older.messages] == ['d1', 'd2', 'd3'] and older.more is False
+    later = store.direct_since('key-bob', older.messages[-1].id, 10)
+    assert [m.text for m in later.messages] == ['d4', 'd5']
