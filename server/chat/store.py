@@ -86,6 +86,12 @@ class HistoryReads:
             (since_id, session_key, session_key, limit + 1))
         return Page([DirectMessage(*row) for row in rows[:limit]], more=len(rows) > limit)
 
+    def stored_direct(self, sender_key, client_id):
+        """Return the direct message a session sent with ``client_id``, or None."""
+        rows = self._select(f'SELECT {DIRECT_COLUMNS} FROM direct_messages '
+                            'WHERE sender_key = ? AND client_id = ?', (sender_key, client_id))
+        return DirectMessage(*rows[0]) if rows else None
+
     def direct_before(self, session_key, before_id, limit):
         """Return up to ``limit`` direct messages to or from a session older than ``before_id``
         (the newest ones when it is None), oldest first."""

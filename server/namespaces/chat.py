@@ -272,6 +272,11 @@ class ChatNamespace(AnsweringNamespace):
         text = validation.message_text(payload, 'text', self.limits.max_message_length)
         client_id = validation.optional_client_id(payload)
         to_id = validation.optional_user_id(payload, 'to_id')
+        sender_key = self.presence.key(request.sid)
+        # A retry of a send that was stored is answered as such whatever became of the nick.
+        stored = self.store.stored_direct(sender_key, client_id) if client_id else None
+        if stored is not None:
+            return {**stored.to_dict(), 'duplicate': True}
         recipient_sid = self.presence.sid_of(recipient)
         if recipient_sid is None:
             raise ClientError('unknown_nick', f'nobody is connected as "{recipient}"')
@@ -281,8 +286,7 @@ class ChatNamespace(AnsweringNamespace):
             raise ClientError('recipient_changed', f'"{recipient}" is now someone else')
         message, duplicate = self.store.append_direct(
             self._nick(), self.presence.nick(recipient_sid), text,
-            sender_key=self.presence.key(request.sid), recipient_key=recipient_key,
-            client_id=client_id)
+            sender_key=sender_key, recipient_key=recipient_key, client_id=client_id)
         if not duplicate:
             emit('direct_message', message.to_dict(), to=recipient_sid)
         return {**message.to_dict(), 'duplicate': duplicate}

@@ -166,14 +166,16 @@ def browser():
 
 @pytest.fixture
 def server_env():
-    """Environment variables for ``live_server`` beyond the 0.2 s ticker; parametrize to change."""
+    """Environment variables for ``live_server`` beyond its defaults; parametrize to change."""
     return {}
 
 
 @pytest.fixture
 def live_server(output_dir, server_env):
-    """``run.py`` on a free port with a fast ticker (and ``server_env``), stopped after the test."""
-    with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2', **server_env) as server:
+    """``run.py`` on a free port with a fast ticker, a short reconnect grace and ``server_env``;
+    stopped after the test."""
+    settings = {'PUSH_INTERVAL': '0.2', 'RECONNECT_GRACE': '0.5', **server_env}
+    with LiveServer(output_dir / 'server.log', **settings) as server:
         yield server
 
 

@@ -435,3 +435,16 @@ def test_direct_history_pages_back_and_forth(app):
     assert [m['text'] for m in forth['messages']] == ['d2', 'd3']
     assert ask(bob, 'direct_history', {'since_id': 1, 'before_id': 3})['error']['code'] == \
         'bad_request'
+
+
+def test_a_retried_direct_message_is_answered_as_stored_whoever_holds_the_nick_now(app):
+    ana, bob = connect(app), connect(app)
+    ask(bob, 'set_nick', {'nick': 'Bob'})
+    payload = {'to': 'Bob', 'text': 'once', 'client_id': 'dm-1', 'to_id': bob.user_id}
+    first = ask(ana, 'direct_message', payload)
+    ask(bob, 'set_nick', {'nick': 'Robert'})
+    impostor = connect(app)
+    ask(impostor, 'set_nick', {'nick': 'Bob'})
+    retry = ask(ana, 'direct_message', payload)
+    assert retry == {**first, 'duplicate': True}
+    assert [e for e in events(impostor) if 'text' in e] == []

@@ -7,10 +7,10 @@ import { failure } from './notice.js';
 const MAX_SHOUTS = 20;
 
 /**
- * Wire the shout form to a /chat socket. A shout arrives as my_response {data, from};
- * isMine(nick) tells our own apart.
+ * Wire the shout form to a /chat socket. A shout arrives as my_response {data, from}, with no
+ * user id, so isMineByNick(nick) tells our own apart by nick.
  */
-export function initBroadcast({ socket, notify, isMine }) {
+export function initBroadcast({ socket, notify, isMineByNick }) {
   const form = byTestId('broadcast-form');
   const input = byTestId('broadcast-input');
   const log = byTestId('broadcast-log');
@@ -46,7 +46,7 @@ export function initBroadcast({ socket, notify, isMine }) {
 
   socket.on('my_response', (payload) => {
     if (payload && typeof payload.from === 'string' && typeof payload.data === 'string') {
-      show({ data: payload.data, nick: payload.from, mine: isMine(payload.from) });
+      show({ data: payload.data, nick: payload.from, mine: isMineByNick(payload.from) });
     }
   });
 }

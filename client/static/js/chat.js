@@ -19,7 +19,7 @@ const RECONNECT_LABEL = { kicked: 'Reconnect', moved: 'Use it here' };
 
 /**
  * Wire the chat panel to a /chat socket. notify(message, tone) shows a message; me is the
- * nick module ({nick(), isMine(nick), onChange(listener)}).
+ * nick module ({nick(), userId(), isMine(message), onChange(listener), ...}: see nick.js).
  */
 export function initChat({ socket, notify, me }) {
   // ---- DOM refs -------------------------------------------------------------------------

@@ -20,27 +20,33 @@ const KINDS = {
   },
 };
 
-/** The key a conversation is filed under: rooms by name, direct chats by nick, ignoring case. */
-export function conversationKey(kind, name) {
-  return kind === 'direct' ? `@${name.toLowerCase()}` : `#${name}`;
+/**
+ * The key a conversation is filed under: a room by its name; a direct chat by the other
+ * person's user id once known (their nick may change, or pass to someone else), and until then
+ * by the nick it was opened with, ignoring case.
+ */
+export function conversationKey(kind, name, userId = null) {
+  if (kind !== 'direct') return `#${name}`;
+  return userId ? `@id:${userId}` : `@${name.toLowerCase()}`;
 }
 
 /**
  * Build a conversation (not yet on the page). kind is 'room' or 'direct'; name is the room or
- * the other person's nick. isMine(nick) tells our own messages apart by their nick (unless
- * addMessage is told); onSelect, onClose and onLoadOlder (rooms only) are called from its tab
- * and its "Load older messages" button; onAdded(conv), if given, after addMessage has added a
- * message. cursor, if given (rooms: see cursor.js), keeps the ids that addMessage takes: a
- * message it holds already is not shown again, even once its line has been dropped from the log.
+ * the other person's nick; key, if given, is the one it is filed under (else that of its name,
+ * see conversationKey). isMine(message) tells our own messages apart (unless addMessage is
+ * told); onSelect, onClose and onLoadOlder (rooms only) are called from its tab and its "Load
+ * older messages" button; onAdded(conv), if given, after addMessage has added a message.
+ * cursor, if given (rooms: see cursor.js), keeps the ids that addMessage takes: a message it
+ * holds already is not shown again, even once its line has been dropped from the log.
  */
 export function createConversation({
-  kind, name, isMine, onSelect, onClose, onLoadOlder, onAdded, cursor = null,
+  kind, name, key = null, isMine, onSelect, onClose, onLoadOlder, onAdded, cursor = null,
 }) {
   const spec = KINDS[kind];
   const conv = {
     kind,
     name,
-    key: conversationKey(kind, name),
+    key: key ?? conversationKey(kind, name),
     members: [],
     ids: new Set(), // message ids shown
     lastId: null, // the highest message id seen, even once its line is dropped
@@ -107,7 +113,7 @@ export function createConversation({
   }
 
   function messageLine(message, { pending = false, mine = null } = {}) {
-    mine = pending || (mine ?? isMine(message.nick));
+    mine = pending || (mine ?? isMine(message));
     const classes = ['message', mine ? 'mine' : '', pending ? 'pending' : ''].filter(Boolean);
     return h('div', {
       className: classes.join(' '),
@@ -155,7 +161,7 @@ export function createConversation({
   }
 
   function countUnread(message, mine) {
-    if (!conv.active && !(mine ?? isMine(message.nick))) {
+    if (!conv.active && !(mine ?? isMine(message))) {
       conv.unread += 1;
       showUnread();
     }
@@ -170,9 +176,10 @@ export function createConversation({
   // ---- Methods --------------------------------------------------------------------------
 
   /**
-   * Add a message ({id, nick, text, ts}) unless it is shown already, in id order. Returns
-   * whether it was added. quiet: one this tab had received before (a reload), not unread;
-   * mine: whether it is ours, when known otherwise than by its nick (acknowledged to this tab).
+   * Add a message ({id, nick, user_id, text, ts}; user_id is the sender's, null if unknown)
+   * unless it is shown already, in id order. Returns whether it was added. quiet: one this tab
+   * had received before (a reload), not unread; mine: whether it is ours, when known otherwise
+   * (acknowledged to this tab).
    */
   conv.addMessage = (message, { quiet = false, mine = null } = {}) => {
     if (conv.ids.has(message.id) || (cursor && !cursor.note(message.id))) return false;
@@ -209,7 +216,8 @@ export function createConversation({
 
   /**
    * Show a message of ours that the server has not confirmed yet, below every other line.
-   * Returns { setStatus(text), remove() }.
+   * Returns { setStatus(text), remove(), markUnsent(text) }: markUnsent turns it into a line of
+   * the log that stays, struck through, saying `text` ("not sent") instead of its status.
    */
   conv.addPending = (nick, text) => {
     const status = h('span', { className: 'pending-status', text: 'sending…', dataset: { testid: 'pending-status' } });
@@ -220,6 +228,13 @@ export function createConversation({
     return {
       setStatus: (value) => { status.textContent = value; },
       remove: () => line.remove(),
+      markUnsent: (value) => {
+        line.classList.replace('pending', 'unsent');
+        line.dataset.testid = 'unsent-message';
+        status.textContent = value;
+        status.dataset.testid = 'unsent-status';
+        insertLine(line); // after the messages so far, and the lines that follow come below
+      },
     };
   };
 
@@ -249,10 +264,9 @@ export function createConversation({
     }
   };
 
-  /** Give a direct chat the other person's new nick. */
+  /** Show a direct chat under the other person's new nick (its key is the caller's). */
   conv.rename = (newName) => {
     conv.name = newName;
-    conv.key = conversationKey(kind, newName);
     nameEl.textContent = newName;
     item.dataset[kind === 'direct' ? 'nick' : 'room'] = newName;
     closeButton.setAttribute('aria-label', spec.closeLabel(newName));

@@ -36,7 +36,7 @@ watchConnection(chatSocket, byTestId('chat-status'), { onServerError: notify, re
 watchConnection(tickerSocket, byTestId('ticker-status'), { onServerError: notify });
 
 const me = initNick({ socket: chatSocket, notify });
-initBroadcast({ socket: chatSocket, notify, isMine: me.isMine });
+initBroadcast({ socket: chatSocket, notify, isMineByNick: me.isMineByNick });
 initChat({ socket: chatSocket, notify, me });
 initTicker({ socket: tickerSocket, notify });
 

@@ -1,7 +1,8 @@
-// Your nick: shown in the chat panel's head and changed with the nick form. This tab keeps its
-// nick (and the session token that proves it is ours) with its state (session.js), so that a
-// reload or a reconnect takes it back at once, even from our own old connection the server
-// still holds.
+// Who we are: our user id, and our nick, shown in the chat panel's head and changed with the
+// nick form. This tab keeps its nick (and the session token that proves it is ours) with its
+// state (session.js), so that a reload or a reconnect takes it back at once, even from our own
+// old connection the server still holds. The server names our user id in every greeting: it is
+// the same for every connection of this tab's session, so it is not kept here.
 // The nick chosen last is kept in localStorage too, for the next new tab.
 
 import { request } from './connection.js';
@@ -15,23 +16,34 @@ const STORAGE_KEY = 'relay.nick'; // localStorage: the nick a new tab asks for
 const TAB_NICK = 'nick'; // this tab's nick
 const TAB_NICKS = 'nicks'; // every nick this tab has had
 const TAB_TAKEN = 'nicksTaken'; // nicks this tab had that someone else was seen holding since
+const USER_ID = /^[0-9a-f]{16}$/;
 
-/**
- * Wire the nick display and form to a /chat socket. Returns { nick(), isMine(nick),
- * hadNick(nick), noteHeld(nicks), onChange(listener), onGreeting(listener), auth() }: isMine
- * says whether a message from `nick` is ours (see below); hadNick whether this tab ever had it;
- * noteHeld is told the nicks other people hold now (a room's members); auth() is the payload
- * for the socket's connect (`{nick?, session?}`); listener(nick, previous) runs on every change
- * of nick; a greeting listener runs once the server has named us on each connect.
- *
- * A message is ours when it comes from our nick, or from a nick this tab had before, unless
- * someone else has been seen holding that nick since (then nobody can tell whose it was).
- */
 /** Whether two nicks are the same to the server, which ignores case. */
 export function sameNick(a, b) {
   return typeof a === 'string' && typeof b === 'string' && a.toLowerCase() === b.toLowerCase();
 }
 
+/** The user id in `value` (16 lowercase hex digits), or null. */
+export function userIdOf(value) {
+  return typeof value === 'string' && USER_ID.test(value) ? value : null;
+}
+
+/**
+ * Wire the nick display and form to a /chat socket. Returns { nick(), userId(),
+ * isMine(message), isMineByNick(nick), hadNick(nick), noteHeld(nicks), onChange(listener),
+ * onGreeting(listener), auth() }: userId is ours as the latest greeting named it (null before);
+ * isMine says whether a message is ours (see below); isMineByNick the same for something that
+ * carries a nick and no user id (a shout); hadNick whether this tab ever had that nick; noteHeld
+ * is told the nicks other people hold now (a room's members); auth() is the payload for the
+ * socket's connect (`{nick?, session?}`); listener(nick, previous) runs on every change of nick;
+ * a greeting listener runs once the server has named us on each connect.
+ *
+ * A message is ours when its sender's user id (`user_id` of a room message, `from_id` of a
+ * direct one) is ours: a nick is a label that someone else may hold later, or held before us.
+ * Only a message without one (stored before user ids existed) is told by its nick: ours when it
+ * comes from our nick, or from a nick this tab had before, unless someone else has been seen
+ * holding that nick since (then nobody can tell whose it was).
+ */
 export function initNick({ socket, notify }) {
   // ---- DOM refs -------------------------------------------------------------------------
 
@@ -47,6 +59,7 @@ export function initNick({ socket, notify }) {
 
   const state = {
     nick: null,
+    userId: null, // named by each greeting
     known: new Set(readNicks(TAB_NICKS)), // every nick this tab has had
     taken: new Set(readNicks(TAB_TAKEN)), // of those, the ones seen held by someone else since
     asked: null, // the nick asked for on the latest connect
@@ -91,8 +104,16 @@ export function initNick({ socket, notify }) {
     }
   }
 
-  /** Whether a message from `nick` is ours. */
-  const isMine = (nick) => nick === state.nick || (state.known.has(nick) && !state.taken.has(nick));
+  /** Whether something from `nick`, with no user id to tell by, is ours. */
+  const isMineByNick = (nick) => nick === state.nick
+    || (state.known.has(nick) && !state.taken.has(nick));
+
+  /** Whether a message ({user_id or from_id, nick or from}) is ours: see above. */
+  function isMine(message) {
+    const senderId = userIdOf(message.user_id ?? message.from_id);
+    if (senderId !== null && state.userId !== null) return senderId === state.userId;
+    return isMineByNick(message.nick ?? message.from);
+  }
 
   /** Someone else holds these nicks now: messages from the ones this tab had are not ours. */
   function noteHeld(nicks) {
@@ -121,10 +142,12 @@ export function initNick({ socket, notify }) {
 
   /**
    * The connect greeting names us: the nick asked for, or a guest's when someone else holds it
-   * (another tab is another session). It brings the session token to present next time.
+   * (another tab is another session). It brings the session token to present next time, and
+   * our user id.
    */
-  function greet(nick, token) {
+  function greet(nick, token, userId) {
     keepSessionToken(token);
+    state.userId = userIdOf(userId) ?? state.userId;
     setNick(nick);
     if (state.asked && !sameNick(nick, state.asked)) {
       notify(`The nick "${state.asked}" is in use elsewhere, so you are ${nick} in this tab.`, 'info');
@@ -201,11 +224,11 @@ export function initNick({ socket, notify }) {
 
   // ---- Socket events --------------------------------------------------------------------
 
-  // The greeting is my_response {data: "Connected", nick, session}; a broadcast carries `from`
-  // instead. socket.io-client hands it over before the 'connect' event.
+  // The greeting is my_response {data: "Connected", nick, session, user_id}; a broadcast
+  // carries `from` instead. socket.io-client hands it over before the 'connect' event.
   socket.on('my_response', (payload) => {
     if (payload && payload.data === 'Connected' && typeof payload.nick === 'string') {
-      greet(payload.nick, payload.session);
+      greet(payload.nick, payload.session, payload.user_id);
     }
   });
 
@@ -216,7 +239,9 @@ export function initNick({ socket, notify }) {
 
   return {
     nick: () => state.nick,
+    userId: () => state.userId,
     isMine,
+    isMineByNick,
     hadNick: (nick) => state.known.has(nick),
     noteHeld,
     onChange: (listener) => state.listeners.push(listener),

@@ -2,7 +2,9 @@
 // outbox, shown greyed in its conversation, until the server acknowledges it. One whose
 // acknowledgement does not come (a timeout, a dropped connection) is sent again with the same
 // client_id, after the reconnect if need be: the server stores it once and answers the repeat
-// with duplicate: true. Each kind of conversation says how its messages go (see define).
+// with duplicate: true. A refusal gives the text back to the send box, except one that a kind
+// of conversation keeps in the log as not sent (a direct message whose nick changed hands).
+// Each kind of conversation says how its messages go (see define).
 
 import { request } from './connection.js';
 import { failure } from './notice.js';
@@ -19,24 +21,28 @@ const STATUS_TEXT = {
 
 /**
  * The outbox of a /chat socket. Returns { define(kind, spec), send(conv, text), flush(),
- * drop(conv), claim(conv, message) }: define tells how a kind of conversation sends (below);
- * flush() once conversations can take messages again (a room rejoined, a reconnect); drop when
- * a conversation is left or closed; claim(conv, message) says whether an incoming message is the
- * echo of the one being sent, which then shows once acknowledged (so it never shows beside its
- * grey line).
+ * drop(conv), transfer(from, to), claim(conv, message) }: define tells how a kind of
+ * conversation sends (below); flush() once conversations can take messages again (a room
+ * rejoined, a reconnect); drop when a conversation is left or closed; transfer when the
+ * messages waiting for one conversation belong in another (the same person's); claim(conv,
+ * message) says whether an incoming message is the echo of the one being sent, which then shows
+ * once acknowledged (so it never shows beside its grey line).
  *
  * A kind's spec: { event, payload(conv, text, clientId), ready(conv), notSent(conv),
- * accepted(conv, reply, entry) }: the event that sends a message and its payload; whether the
- * conversation takes messages now (a room once this connection has joined it); how a refusal
- * starts ("Message not sent"); and the message ({id, nick, text, ts}) that an acknowledgement
- * shows when no echo came.
+ * accepted(conv, reply, entry), recipient?(conv, reply), unsent?(conv, error) }: the event that
+ * sends a message and its payload (built again for each try); whether the conversation takes
+ * messages now (a room once this connection has joined it); how a refusal starts ("Message not
+ * sent"); the message ({id, nick, user_id, text, ts}) that an acknowledgement shows when no echo
+ * came; the conversation an acknowledgement shows it in, if it can be another one (a direct
+ * chat learns whom it is with); and, for a refusal that keeps the message in the log as not
+ * sent rather than giving it back to the send box, the line that says why (else null).
  */
 export function createOutbox({ socket, notify, shell, me }) {
   // ---- State ----------------------------------------------------------------------------
 
   const state = {
     kinds: new Map(), // conversation kind -> spec
-    entries: [], // {clientId, conv, text, ts, line, echo}, in the order sent
+    entries: [], // {clientId, conv, text, ts, line, status, echo}, in the order sent
     inFlight: null, // the entry waiting for its acknowledgement
     pumping: false,
     retryTimer: null,
@@ -109,7 +115,7 @@ export function createOutbox({ socket, notify, shell, me }) {
   /** Whether `message` is the server's copy of the message being sent (it precedes the ack). */
   function claim(conv, message) {
     const entry = state.inFlight;
-    if (!entry || entry.echo || entry.conv !== conv || message.nick !== me.nick()
+    if (!entry || entry.echo || entry.conv !== conv || !me.isMine(message)
         || message.text !== entry.text) return false;
     entry.echo = message;
     return true;
@@ -121,19 +127,43 @@ export function createOutbox({ socket, notify, shell, me }) {
     // Show the server's copy (claimed above); if it never came (the ack of a first try was
     // lost, and this retry is a duplicate), show the message from what the ack says.
     if (!isOpen(entry.conv) || !Number.isInteger(reply.id)) return;
+    const spec = specOf(entry);
+    const conv = spec.recipient?.(entry.conv, reply) ?? entry.conv;
     const echo = entry.echo?.id === reply.id ? entry.echo : null;
-    entry.conv.addMessage(echo ?? specOf(entry).accepted(entry.conv, reply, entry), { mine: true });
+    conv.addMessage(echo ?? spec.accepted(conv, reply, entry), { mine: true });
   }
 
   function refuse(entry, error) {
-    forget(entry);
-    shell.giveBack(entry.conv, entry.text);
-    notify(failure(specOf(entry).notSent(entry.conv), error));
+    const spec = specOf(entry);
+    const why = spec.unsent?.(entry.conv, error) ?? null;
+    if (why === null) {
+      forget(entry);
+      shell.giveBack(entry.conv, entry.text);
+      notify(failure(spec.notSent(entry.conv), error));
+      return;
+    }
+    // Not given back to the send box: sending it again would be refused again. It stays in
+    // the log, marked, with the reason below it.
+    state.entries = state.entries.filter((each) => each !== entry);
+    entry.line.markUnsent('not sent');
+    entry.conv.addSystemLine([why], 'warn');
+    notify(why);
   }
 
   function forget(entry) {
     state.entries = state.entries.filter((each) => each !== entry);
     entry.line.remove();
+  }
+
+  /** The messages waiting for `from` go to `to` instead, in their order, grey there. */
+  function transfer(from, to) {
+    for (const entry of state.entries) {
+      if (entry.conv !== from) continue;
+      entry.line.remove();
+      entry.conv = to;
+      entry.line = to.addPending(me.nick(), entry.text);
+      showStatus(entry, entry.status);
+    }
   }
 
   function scheduleRetry() {
@@ -142,6 +172,7 @@ export function createOutbox({ socket, notify, shell, me }) {
   }
 
   function showStatus(entry, status) {
+    entry.status = status;
     entry.line.setStatus(STATUS_TEXT[status]);
   }
 
@@ -156,6 +187,7 @@ export function createOutbox({ socket, notify, shell, me }) {
     send,
     flush: pump,
     drop: (conv) => state.entries.filter((entry) => entry.conv === conv).forEach(forget),
+    transfer,
     claim,
   };
 }

@@ -398,7 +398,9 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     payload: (conv, text, clientId) => ({ room: conv.name, text, client_id: clientId }),
     ready: (conv) => conv.joined,
     notSent: () => 'Message not sent',
-    accepted: (conv, reply, entry) => ({ id: reply.id, nick: me.nick(), text: entry.text, ts: entry.ts }),
+    accepted: (conv, reply, entry) => ({
+      id: reply.id, nick: me.nick(), user_id: me.userId(), text: entry.text, ts: entry.ts,
+    }),
   });
 
   // ---- Form events ----------------------------------------------------------------------
