@@ -11,6 +11,7 @@ import functools
 import logging
 import sqlite3
 import threading
+import time
 from pathlib import Path
 
 from server.chat.store import (DIRECT_COLUMNS, ROOM_COLUMNS, DirectMessage, HistoryReads,
@@ -93,12 +94,26 @@ class SqliteMessageStore(HistoryReads):
         # check_same_thread off: the connection is opened here and used in run_blocking's thread.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=busy_timeout)
+        self._busy_timeout = busy_timeout
         self._run(self._setup)
 
     def _setup(self):
-        self._db.execute('PRAGMA journal_mode=WAL')
+        self._enable_wal()
         self._db.execute('PRAGMA synchronous=NORMAL')
         self._migrate()
+
+    def _enable_wal(self):
+        # Switching a new file to WAL needs it to itself for a moment, and SQLite answers
+        # "locked" at once instead of waiting when workers start together: try again a while.
+        deadline = time.monotonic() + self._busy_timeout
+        while True:
+            try:
+                self._db.execute('PRAGMA journal_mode=WAL')
+                return
+            except sqlite3.OperationalError as error:
+                if 'locked' not in str(error) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def _migrate(self):
         with self._transaction():
