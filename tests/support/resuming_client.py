@@ -13,7 +13,7 @@ import socketio
 
 NAMESPACE = '/chat'
 PAGE = 200
-WAIT_S = 5.0
+WAIT_S = 15.0  # a reply slowed by a busy server (a flood of sends) is still a reply
 
 
 class RoomLog:
