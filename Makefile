@@ -3,16 +3,20 @@
 #   make test   set up (with test tools), then run the whole suite
 # and one more starts several workers behind nginx (needs nginx and redis-server installed):
 #   make cluster [WORKERS=3] [PORT=8000]   nginx on PORT, workers on PORT+1.., Ctrl-C stops all
+# and one compares this server with Node's socket.io, side by side (a few minutes; not in make test):
+#   make bench [BENCH_ARGS='--fanout-members 500 --connect-clients 10000']
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 RUNTIME_STAMP := $(VENV)/.runtime-installed
 DEV_STAMP := $(VENV)/.dev-installed
 NPM_STAMP := client/node_modules/.installed
+BENCH_NPM_STAMP := bench/node/node_modules/.installed
+BENCH_ARGS ?=
 WORKERS ?= 3
 PORT ?= 8000
 
-.PHONY: setup setup-dev run cluster test clean
+.PHONY: setup setup-dev run cluster test bench clean
 
 setup: $(RUNTIME_STAMP) $(NPM_STAMP)
 
@@ -26,6 +30,9 @@ cluster: setup
 
 test: setup-dev
 	$(BIN)/python -m pytest
+
+bench: setup $(BENCH_NPM_STAMP)
+	$(BIN)/python -m bench.compare $(BENCH_ARGS)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -43,5 +50,9 @@ $(NPM_STAMP): client/package.json client/package-lock.json
 	cd client && npm ci --no-audit --no-fund
 	touch $@
 
+$(BENCH_NPM_STAMP): bench/node/package.json bench/node/package-lock.json
+	cd bench/node && npm ci --no-audit --no-fund
+	touch $@
+
 clean:
-	rm -rf $(VENV) client/node_modules test-output .pytest_cache
+	rm -rf $(VENV) client/node_modules bench/node/node_modules test-output .pytest_cache
