@@ -17,7 +17,7 @@ from server.chat.store import open_store
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
-from server.namespaces.connections import close_transport
+from server.namespaces.internals import close_every_transport
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.tasks import PeriodicTask
@@ -75,8 +75,7 @@ def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
         stop_listening()
     app.extensions['ticker'].stop(timeout)
     app.extensions['chat'].stop_tasks(timeout)
-    for eio_sid in list(socketio.server.eio.sockets):
-        close_transport(socketio.server, eio_sid, lost=True)
+    close_every_transport(socketio.server)
     socketio.server.shutdown()
     if stop_serving is not None:
         stop_serving(timeout)

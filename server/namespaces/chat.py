@@ -9,7 +9,7 @@ from flask_socketio import emit, join_room, leave_room, rooms
 from server.chat import sessions, validation
 from server.chat.limits import Verdict
 from server.errors import ClientError
-from server.namespaces.connections import close_transport
+from server.namespaces.internals import close_transport
 from server.namespaces.replies import LIFECYCLE_EVENTS, AnsweringNamespace, replies
 from server.tasks import Trampoline
 

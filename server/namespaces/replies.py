@@ -14,6 +14,7 @@ import logging
 from flask_socketio import Namespace, emit
 
 from server.errors import ClientError
+from server.namespaces.internals import wrap_event_dispatch, wrap_inbound_messages
 
 log = logging.getLogger(__name__)
 
@@ -33,18 +34,13 @@ def guard_client_events(server):
     starving every other client and even the writer that would close it. Client events named
     like lifecycle events are dropped, and each event records whether it asked for an ack.
     """
-    handle_message = server._handle_eio_message
-
-    def handle_message_fairly(eio_sid, data):
+    def handle_message_fairly(handle, eio_sid, data):
         try:
-            return handle_message(eio_sid, data)
+            return handle(eio_sid, data)
         finally:
             server.sleep(0)
 
-    server.eio.on('message', handle_message_fairly)
-    dispatch = server._handle_event_internal
-
-    def guarded_dispatch(srv, sid, eio_sid, data, namespace, ack_id):
+    def guarded_dispatch(dispatch, srv, sid, eio_sid, data, namespace, ack_id):
         if not data or not isinstance(data[0], str) or data[0] in RESERVED_EVENTS:
             log.debug('dropped a client event with a reserved or malformed name from %s', sid)
             return None
@@ -54,7 +50,8 @@ def guard_client_events(server):
         finally:
             _ack_requested.reset(token)
 
-    server._handle_event_internal = guarded_dispatch
+    wrap_inbound_messages(server, handle_message_fairly)
+    wrap_event_dispatch(server, guarded_dispatch)
 
 
 def replies(handler):
