@@ -4,12 +4,12 @@ import functools
 import logging
 
 from flask import request
-from flask_socketio import emit, join_room, leave_room, rooms
+from flask_socketio import emit, join_room, leave_room
 
 from server.chat import sessions, validation
 from server.chat.limits import Verdict
 from server.errors import ClientError
-from server.namespaces.internals import close_transport
+from server.namespaces.internals import close_transport, in_room
 from server.namespaces.replies import LIFECYCLE_EVENTS, AnsweringNamespace, replies
 from server.tasks import Trampoline
 
@@ -353,7 +353,7 @@ class ChatNamespace(AnsweringNamespace):
     def _require_member(self, room):
         # The client's own rooms are known to this worker: no shared state is asked (the
         # check holds, and room messages go on locally, while Redis is out of reach).
-        if room_key(room) not in rooms(namespace=self.namespace):
+        if not in_room(self.socketio.server, request.sid, self.namespace, room_key(room)):
             raise ClientError('not_in_room', f'you are not in room "{room}"')
 
     def _enter(self, room):

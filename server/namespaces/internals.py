@@ -2,7 +2,8 @@
 
 Pinned by requirements.txt; ``tests/unit/test_internals.py`` fails if an upgrade changes any of
 what is relied on here: closing a client's whole connection without waiting (python-socketio
-only offers a blocking form), and wrapping how the server takes in messages and events.
+only offers a blocking form), wrapping how the server takes in messages and events, and
+asking whether a client is in a room without walking every room.
 """
 import functools
 
@@ -41,3 +42,12 @@ def wrap_event_dispatch(server, wrapper):
     namespace, ack_id)``, where ``dispatch`` is python-socketio's own."""
     dispatch = server._handle_event_internal
     server._handle_event_internal = functools.partial(wrapper, dispatch)
+
+
+def in_room(server, sid, namespace, room):
+    """Return whether a client of this worker is in a Socket.IO room, in one lookup.
+
+    python-socketio's public ``rooms(sid)`` walks every room of the namespace, which would
+    put a loop over all rooms on every room message.
+    """
+    return sid in server.manager.rooms.get(namespace, {}).get(room, ())

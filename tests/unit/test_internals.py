@@ -8,6 +8,8 @@ import inspect
 import engineio
 import socketio
 
+from server.namespaces.internals import in_room
+
 
 def parameters(function):
     return list(inspect.signature(function).parameters)
@@ -27,3 +29,15 @@ def test_the_engineio_server_keeps_its_sockets_and_a_non_blocking_close():
     assert parameters(engineio.socket.Socket.close) == ['self', 'wait', 'abort', 'reason']
     assert server.reason.TRANSPORT_CLOSE == 'transport close'
     assert server.reason.SERVER_DISCONNECT == 'server disconnect'
+
+
+def test_in_room_reads_the_managers_rooms_by_namespace_room_and_sid():
+    server = socketio.Server(async_mode='threading')
+    manager = server.manager
+    manager.set_server(server)
+    manager.initialize()
+    sid = manager.connect('eio-1', '/chat')
+    manager.enter_room(sid, '/chat', 'room:lobby')
+    assert in_room(server, sid, '/chat', 'room:lobby')
+    assert not in_room(server, sid, '/chat', 'room:elsewhere')
+    assert not in_room(server, sid, '/nowhere', 'room:lobby')
