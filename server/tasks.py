@@ -13,7 +13,11 @@ log = logging.getLogger(__name__)
 
 
 class PeriodicTask:
-    """Calls ``action()`` every ``interval`` seconds in one background task."""
+    """Calls ``action()`` every ``interval`` seconds in one background task.
+
+    An action may return a number of seconds: the next call then comes that much later, if
+    that is sooner than its turn, and the schedule goes on every ``interval`` from there.
+    """
 
     def __init__(self, name, interval, action, spawn, new_event, monotonic=time.monotonic):
         self.name = name
@@ -65,13 +69,16 @@ class PeriodicTask:
         # Waiting on the stop event rather than sleeping lets stop() end the wait at once.
         deadline = self._monotonic() + self.interval
         while not stop_event.wait(max(0.0, deadline - self._monotonic())):
+            sooner = None
             try:
-                self._action()
+                sooner = self._action()
             except Exception:
                 log.exception('%s failed', self.name)
             deadline += self.interval
             if deadline <= self._monotonic():
                 deadline = self._monotonic() + self.interval
+            if sooner is not None:
+                deadline = min(deadline, self._monotonic() + sooner)
 
 
 class Trampoline:

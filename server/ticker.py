@@ -6,7 +6,10 @@ publishes the value: with one process the lease is always its own; with several 
 Redis exactly one of them publishes, to every worker's clients. A worker whose last client leaves
 stops its task and gives the lease up, so a worker that still has clients takes over at its next
 tick; one that dies stops renewing it, and the lease expires ``lease_intervals`` intervals after
-its last tick. ``seq`` and the recent values live in the state, so they carry on either way.
+its last tick. A worker whose tick found the lease taken tries again the moment it runs out, when
+that is sooner than its next tick, so a dead holder is replaced within ``lease_intervals``
+intervals of its last value. ``seq`` and the recent values live in the state, so they carry on
+either way.
 """
 import contextlib
 import logging
@@ -27,8 +30,14 @@ class Ticker:
     ``state`` is a ``MemoryTickerState`` (the default) or a ``RedisTickerState``.
     """
 
+    # The holder renews the lease every interval; it keeps it through a stall of up to three
+    # quarters of an interval, and a dead holder is replaced within two intervals.
+    LEASE_INTERVALS = 1.75
+    # A retry at the lease's end comes this much later, so that it finds the lease gone.
+    RETRY_MARGIN = 0.005
+
     def __init__(self, interval, publish, periodic, state=None, rng=None, clock=now_ms,
-                 lease_intervals=2):
+                 lease_intervals=LEASE_INTERVALS):
         self._publish = publish
         self._state = state or MemoryTickerState()
         self._rng = rng or random.Random()
@@ -42,6 +51,7 @@ class Ticker:
         self._clients = 0
         self._closed = False
         self._holding = False
+        self._lease_left = 0.0
         self._unavailable = False
 
     @property
@@ -91,19 +101,24 @@ class Ticker:
         return self._published(value)
 
     def _scheduled_tick(self):
+        """One tick of the task; return the seconds until the next when sooner than usual."""
         # A tick that was already due when the last client left (or the server stopped) must
         # not take the lease back: the worker that still has clients is to get it.
         with self._lock:
             if self._clients == 0 or self._closed:
-                return
+                return None
             value = self._advance()
+            lease_left = self._lease_left
         self._published(value)
+        if value is None and 0 < lease_left < self.interval:
+            return lease_left + self.RETRY_MARGIN
+        return None
 
     def _advance(self):
         data, ts = self._rng.randint(1, 100), self._clock()
-        value = None
+        value, self._lease_left = None, 0.0
         with self._outage_logged():
-            value = self._state.advance(self._token, self._lease, data, ts)
+            value, self._lease_left = self._state.advance(self._token, self._lease, data, ts)
             self._note_lease(value)
         return value
 

@@ -2,20 +2,29 @@
 
 Both classes have the same methods. ``advance`` is the whole tick in one step: it takes or renews
 the lease for ``token`` and, only if that worked, numbers the value and records it, so a worker
-that lost the lease can never draw a ``seq``. The lease matters with several workers sharing one
-Redis; in one process only one ticker exists and it always gets the lease.
+that lost the lease can never draw a ``seq``; one that did not get it learns when the lease runs
+out, so it can try again right then. The lease matters with several workers sharing one Redis; in
+one process only one ticker exists and it always gets the lease.
 """
 import collections
 import contextlib
 import json
 import threading
 import time
+from typing import NamedTuple
 
 import redis
 
 
 class StateUnavailable(Exception):
     """The shared state could not be reached; the caller tries again later."""
+
+
+class Advance(NamedTuple):
+    """What one ``advance`` did: the value it recorded, or how long another holds the lease."""
+
+    value: dict | None
+    lease_left: float = 0.0  # seconds, when ``value`` is None
 
 
 class MemoryTickerState:
@@ -30,16 +39,16 @@ class MemoryTickerState:
         self._expires = 0.0
 
     def advance(self, token, lease, data, ts):
-        """Take or renew the lease for ``lease`` seconds and record the next value; else None."""
+        """Take or renew the lease for ``lease`` seconds and record the next value."""
         with self._lock:
             now = self._monotonic()
             if self._holder not in (None, token) and now < self._expires:
-                return None
+                return Advance(None, self._expires - now)
             self._holder, self._expires = token, now + lease
             self._seq += 1
             value = {'data': data, 'seq': self._seq, 'ts': ts}
             self._history.append(value)
-            return value
+            return Advance(value)
 
     def release(self, token):
         """Give the lease up if ``token`` holds it."""
@@ -57,11 +66,12 @@ class MemoryTickerState:
 
 
 # Lease, seq and history in one script, so that no other worker runs between the lease check
-# and the INCR. The value's JSON is put together here from the caller's integers.
+# and the INCR. The value's JSON is put together here from the caller's integers; a lease held
+# by another worker is answered with its milliseconds left.
 ADVANCE = """
 local holder = redis.call('GET', KEYS[1])
 if holder and holder ~= ARGV[1] then
-    return false
+    return redis.call('PTTL', KEYS[1])
 end
 redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
 local seq = redis.call('INCR', KEYS[2])
@@ -95,12 +105,14 @@ class RedisTickerState:
         self._release = client.register_script(RELEASE)
 
     def advance(self, token, lease, data, ts):
-        """Take or renew the lease for ``lease`` seconds and record the next value; else None."""
+        """Take or renew the lease for ``lease`` seconds and record the next value."""
         lease_ms = max(1, round(lease * 1000))
         with _unavailable_on_redis_error():
-            value = self._advance(self._keys, [token, lease_ms, int(data), int(ts),
-                                               self._history_size])
-        return None if value is None else json.loads(value)
+            answer = self._advance(self._keys, [token, lease_ms, int(data), int(ts),
+                                                self._history_size])
+        if isinstance(answer, int):
+            return Advance(None, max(0, answer) / 1000)
+        return Advance(json.loads(answer))
 
     def release(self, token):
         """Give the lease up if ``token`` holds it, so another worker takes it at once."""

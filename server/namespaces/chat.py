@@ -102,6 +102,9 @@ class ChatNamespace(AnsweringNamespace):
             self._close_displaced(arrival.displaced)
         for room in arrival.rooms:  # a session resumed: it is still in its rooms
             join_room(room_key(room))
+        # Its old connection may have died with its worker, typing flag and all: a client
+        # that has just connected is typing nowhere.
+        self._clear_typing(arrival.nick, arrival.rooms, skip_sid=request.sid)
         emit('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token,
                              'user_id': sessions.user_id(key)})
 
@@ -115,10 +118,7 @@ class ChatNamespace(AnsweringNamespace):
         sid = request.sid
         typing_rooms = self.typing.stop_client(sid)
         if typing_rooms and self.presence.is_connected(sid):
-            nick = self.presence.nick(sid)
-            for room in typing_rooms:
-                self.announcements.post(
-                    functools.partial(self._send_typing, room, nick, False, skip_sid=sid))
+            self._clear_typing(self.presence.nick(sid), typing_rooms, skip_sid=sid)
         if self.grace > 0:
             # A reload or a dropped connection comes back within the grace, unannounced.
             if self.presence.linger(sid, self.grace) and not self.presence_shared:
@@ -138,7 +138,11 @@ class ChatNamespace(AnsweringNamespace):
         renew this worker's heartbeat."""
         if not self.presence.heartbeat():
             self._drop_local_clients()
-        for sid, departure in [*self.presence.reap(), *self.presence.expire()]:
+        for sid, departure in self.presence.reap():
+            # A dead worker's typing flags died with it, unannounced: clear them here.
+            self._clear_typing(departure.nick, departure.rooms, skip_sid=sid)
+            self._announce_departure(sid, departure)
+        for sid, departure in self.presence.expire():
             self._announce_departure(sid, departure)
         if not self.presence_shared and not self.presence.lingering():
             self.presence_upkeep.stop()
@@ -374,6 +378,11 @@ class ChatNamespace(AnsweringNamespace):
     def _stop_typing(self, room, nick):
         if self.typing.stop(request.sid, room):
             self._send_typing(room, nick, False, skip_sid=request.sid)
+
+    def _clear_typing(self, nick, rooms, skip_sid):
+        for room in rooms:
+            self.announcements.post(
+                functools.partial(self._send_typing, room, nick, False, skip_sid=skip_sid))
 
     def _send_typing(self, room, nick, typing, skip_sid):
         self.socketio.emit('typing', {'room': room, 'nick': nick, 'typing': typing},

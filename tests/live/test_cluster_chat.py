@@ -66,19 +66,47 @@ def test_nicks_rooms_messages_and_caps_span_the_workers(workers):
         assert bob.call('close_room', {'room': 'lobby'})['error']['code'] == 'forbidden'
 
 
+def ana_typing_to_bob(a, b):
+    """Ana on worker a and Bob on worker b in one room, Bob seeing Ana typing."""
+    ana, bob = chat_client(a, 'Ana'), chat_client(b, 'Bob')
+    for client in (ana, bob):
+        client.call('join', {'room': 'lobby'})
+    ana.call('typing', {'room': 'lobby', 'typing': True})
+    bob.wait_for('typing')
+    return ana, bob
+
+
 def test_the_clients_of_a_killed_worker_leave_once_and_free_their_nicks(workers):
     a, b = workers
-    with chat_client(a, 'Ana') as ana, chat_client(b, 'Bob') as bob:
-        ana.call('join', {'room': 'lobby'})
-        bob.call('join', {'room': 'lobby'})
+    ana, bob = ana_typing_to_bob(a, b)
+    with ana, bob:
         a.kill()
         left = bob.wait_for('room_info', timeout=GIVEN_UP_WITHIN,
                             where=lambda i: i['kind'] == 'leave')
         assert [(i['nick'], i['members']) for i in left] == [('Ana', ['Bob'])]
+        # Her typing flag died with her worker; the worker that gave her up clears it.
+        assert [(t['nick'], t['typing']) for t in bob.received('typing')] == [
+            ('Ana', True), ('Ana', False)]
         assert bob.call('set_nick', {'nick': 'Ana'}) == {'ok': True, 'nick': 'Ana'}
         assert bob.call('room_members', {'room': 'lobby'})['members'] == ['Ana']
         kinds = [info['kind'] for info in bob.received('room_info')]
         assert kinds == ['join', 'leave', 'rename']  # Ana's leave told once
+
+
+def test_a_typer_whose_worker_died_is_typing_nowhere_once_back_on_another_worker(workers):
+    a, b = workers
+    ana, bob = ana_typing_to_bob(a, b)
+    with ana, bob:
+        token = ana.received('my_response')[0]['session']
+        told_before = bob.received('room_info')
+        a.kill()
+        with RecordingClient(b.url, ['/chat'], auth={'session': token}) as back:
+            assert back.wait_for('my_response')[0]['nick'] == 'Ana'
+            stopped = bob.wait_for('typing', where=lambda t: not t['typing'])
+            assert stopped == [{'room': 'lobby', 'nick': 'Ana', 'typing': False}]
+            assert back.call('room_members', {'room': 'lobby'})['members'] == ['Ana', 'Bob']
+        # Back within the grace: nobody was told she left or came back.
+        assert bob.received('room_info') == told_before
 
 
 def test_a_redis_restart_crashes_no_worker_and_the_cluster_heals(output_dir):

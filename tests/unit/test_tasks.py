@@ -27,6 +27,24 @@ def test_schedule_does_not_drift_and_skips_ticks_it_missed():
     assert waits[3] == 1.0
 
 
+def test_an_action_asking_to_run_sooner_moves_the_schedule_there():
+    now = [0.0]
+    waits = []
+    answers = iter([None, 0.25, 5.0, None])
+
+    class FakeStop:
+        def wait(self, timeout):
+            waits.append(round(timeout, 6))
+            now[0] += timeout
+            return len(waits) > 4
+
+    task = PeriodicTask('test', 1.0, lambda: next(answers), None, None, monotonic=lambda: now[0])
+    task._run(FakeStop())
+    # Sooner than its turn: 0.25 s after the second run, then every second from there; a
+    # later time than its turn changes nothing.
+    assert waits == [1.0, 1.0, 0.25, 1.0, 1.0]
+
+
 
 def test_an_action_posted_from_inside_another_runs_after_it_in_a_flat_loop():
     trampoline = Trampoline()

@@ -225,9 +225,26 @@ def test_another_ticker_takes_over_when_the_holder_stops_renewing(store):
     taken = published.wait_for(len(published.values) + 1)[-1]
     took = time.monotonic() - died_at
     assert taken['seq'] == last + 1
-    # The lease lasts two intervals from the holder's last tick; the standby's next tick takes it.
-    assert 0.5 * interval < took < 3 * interval + 0.3, took
+    # The lease lasts 1.75 intervals from the holder's last tick; the standby tries again
+    # the moment it runs out.
+    assert took < Ticker.LEASE_INTERVALS * interval + 0.3, took
     assert seqs(published.values) == list(range(1, len(published.values) + 1))
+
+
+def test_a_standby_takes_the_lease_when_it_runs_out_not_at_its_next_tick(store):
+    interval, lease_intervals = 0.3, 1.2
+    published = Recorder()
+    holder = store.ticker(published, interval=interval, lease_intervals=lease_intervals)
+    standby = store.ticker(published, interval=interval, lease_intervals=lease_intervals)
+    holder.tick()  # and never again, as if it died right after
+    taken_at = time.monotonic()
+    standby.client_connected()  # ticks at 1 interval (lease still held), then at 2
+    published.wait_for(2)
+    took = time.monotonic() - taken_at
+    assert published.values[1]['seq'] == 2
+    # At its first tick the standby learns that the lease has 0.2 intervals left and comes
+    # back then, not a whole interval later.
+    assert lease_intervals * interval <= took < lease_intervals * interval + 0.15, took
 
 
 def test_an_outage_is_logged_once_and_the_ticker_goes_on_when_redis_is_back(tmp_path, caplog):
