@@ -13,6 +13,9 @@ const { io } = require('socket.io-client');
 const [url, workload, optionsJson = '{}'] = process.argv.slice(2);
 const options = JSON.parse(optionsJson);
 const CONCURRENCY = options.concurrency ?? 50;  // connection attempts in flight while connecting
+// Local addresses the clients take turns sending from (bench/cluster.py spreads them over the
+// workers behind nginx's ip_hash this way); none: the system picks.
+const SOURCES = options.sources ?? [];
 const ACK_TIMEOUT_MS = 10000;
 const ROOM = 'bench';
 
@@ -27,9 +30,12 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
-function connect(namespace, setup = () => {}) {
+function connect(namespace, setup = () => {}, index = 0) {
   return new Promise((resolve, reject) => {
-    const socket = io(`${url}${namespace}`, { transports: ['websocket'], reconnection: false, forceNew: true });
+    const localAddress = SOURCES.length ? SOURCES[index % SOURCES.length] : undefined;
+    const socket = io(`${url}${namespace}`, {
+      transports: ['websocket'], reconnection: false, forceNew: true, localAddress,
+    });
     setup(socket);
     socket.once('connect', () => resolve(socket));
     socket.once('connect_error', reject);
@@ -43,7 +49,7 @@ async function connectAll(count, namespace, setup) {
     while (next < count) {
       const index = next;
       next += 1;
-      sockets[index] = await connect(namespace, (socket) => setup?.(socket, index));
+      sockets[index] = await connect(namespace, (socket) => setup?.(socket, index), index);
     }
   }
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, count) }, opener));
@@ -91,7 +97,7 @@ async function fanout({ members = 100, senders = 5, inflight = 2, seconds = 3, w
   const sentAt = new Map();     // text -> emit time
   const receivers = new Map();  // text -> members that got it
   const latencyMs = [];
-  const tally = { deliveries: 0, measured: 0, reordered: 0, acked: 0, last: 0 };
+  const tally = { deliveries: 0, measured: 0, reordered: 0, acked: 0, last: 0, examples: [] };
   let measureFrom = Infinity;  // rate and latency count the messages sent after the warm-up
   function listen(socket) {
     let lastId = 0;
@@ -99,7 +105,10 @@ async function fanout({ members = 100, senders = 5, inflight = 2, seconds = 3, w
       const now = performance.now();
       const emitted = sentAt.get(message.text);
       tally.deliveries += 1;
-      if (message.id <= lastId) tally.reordered += 1;
+      if (message.id <= lastId) {
+        tally.reordered += 1;
+        if (tally.examples.length < 5) tally.examples.push([lastId, message.id]);
+      }
       lastId = Math.max(lastId, message.id);
       receivers.set(message.text, (receivers.get(message.text) || 0) + 1);
       if (emitted >= measureFrom) {
@@ -134,7 +143,7 @@ async function fanout({ members = 100, senders = 5, inflight = 2, seconds = 3, w
     members, senders, inflight, seconds, acked: tally.acked, deliveries: tally.deliveries,
     deliveries_per_s: round(tally.measured / elapsed, 0),
     latency_p50_ms: round(percentile(latencyMs, 50)), latency_p99_ms: round(percentile(latencyMs, 99)),
-    lost, reordered: tally.reordered,
+    lost, reordered: tally.reordered, reordered_examples: tally.examples,
   };
 }
 

@@ -17,9 +17,10 @@ from server.chat.store import open_store
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
-from server.namespaces.internals import close_every_transport
+from server.namespaces.internals import OrderedRedisManager, close_every_transport
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
+from server.sequencer import Sequencer
 from server.tasks import PeriodicTask
 from server.ticker import Ticker
 from server.ticker_state import MemoryTickerState, RedisTickerState
@@ -27,6 +28,14 @@ from server.ticker_state import MemoryTickerState, RedisTickerState
 CHAT_NAMESPACE = '/chat'
 TICKER_NAMESPACE = '/test_conn'
 TICKER_REDIS_TIMEOUT_S = 2.0
+# How long a room message that reached a worker ahead of an earlier one waits for it (a
+# message that never comes: its worker died between storing and publishing it), and how long
+# the first message of a room this worker has not seen waits for an earlier one.
+QUEUE_ORDER_HOLD_S = 3.0
+QUEUE_ORDER_FIRST_HOLD_S = 0.2
+# Connections to the queue's Redis one worker may open for publishing (redis-py's default of
+# 100 fails the 101st emit in flight). Each is held for one round trip, so this is headroom.
+QUEUE_CONNECTIONS = 1000
 
 
 def create_app(config=DevelopmentConfig, overrides=None):
@@ -39,7 +48,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
     socketio.init_app(
         app,
         async_mode=app.config['ASYNC_MODE'],
-        message_queue=app.config['MESSAGE_QUEUE'],
+        client_manager=_client_manager(app.config),
         cors_allowed_origins=app.config['CORS_ALLOWED_ORIGINS'] or None,
         ping_interval=app.config['PING_INTERVAL'],
         ping_timeout=app.config['PING_TIMEOUT'],
@@ -81,6 +90,29 @@ def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
         stop_serving(timeout)
     app.extensions['chat'].store.close()
     app.extensions['chat'].presence.close()
+
+
+def _client_manager(config):
+    """With a Redis queue, python-socketio's Redis manager, putting room messages in id order;
+    alone, python-socketio's own (given explicitly, so no earlier app's manager lingers)."""
+    if not config['MESSAGE_QUEUE']:
+        return None
+    return OrderedRedisManager(config['MESSAGE_QUEUE'], channel='flask-socketio',
+                               redis_options={'max_connections': QUEUE_CONNECTIONS},
+                               numbered=_numbered_room_message,
+                               sequencer=Sequencer(QUEUE_ORDER_HOLD_S,
+                                                   QUEUE_ORDER_FIRST_HOLD_S))
+
+
+def _numbered_room_message(message):
+    """Return ``(room, id)`` for an emit of a room message, the one emit whose order clients
+    rely on (ids rise by one per room); None for any other."""
+    if message.get('event') != 'chat_message' or message.get('namespace') != CHAT_NAMESPACE:
+        return None
+    try:
+        return message['room'], int(message['data'][0]['id'])
+    except (KeyError, IndexError, TypeError, ValueError):
+        return None
 
 
 def _periodic(name, interval, action):

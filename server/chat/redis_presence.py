@@ -19,6 +19,7 @@ A worker whose heartbeat lapses is dead: the first live worker to notice takes i
 """
 import functools
 import logging
+import time
 
 import redis
 from redis.backoff import NoBackoff
@@ -31,6 +32,8 @@ from server.errors import ClientError
 log = logging.getLogger(__name__)
 
 PREFIX = 'relay:presence:'
+# Connections to Redis one worker may hold at once; callers beyond wait for one.
+POOL_SIZE = 50
 
 # Shared by the scripts below: forget a client, returning {nick, rooms} (nil if unknown), and
 # Redis' own clock in milliseconds, so that workers whose clocks differ agree on deadlines.
@@ -217,9 +220,15 @@ class RedisPresence:
         # No retries: a script whose reply was lost may have run, and running one twice is not
         # always harmless (a second disconnect finds nothing to announce). A failed call is
         # refused as unavailable and the client tries again.
-        self._redis = redis.Redis.from_url(url, decode_responses=True, socket_timeout=5,
-                                           socket_connect_timeout=5,
-                                           retry=Retry(NoBackoff(), 0))
+        # A bounded pool that callers wait for (up to the same 5 s), never one that fails when
+        # many clients join at once: each call holds a connection only for its round trip.
+        self._pool = redis.BlockingConnectionPool.from_url(
+            url, max_connections=POOL_SIZE, timeout=5, decode_responses=True, socket_timeout=5,
+            socket_connect_timeout=5, retry=Retry(NoBackoff(), 0))
+        self._redis = redis.Redis(connection_pool=self._pool)
+        # Clients whose disconnect could not be told to Redis: {sid: when their grace ends}.
+        # The next expire() that reaches Redis hands them over, so none is left a ghost.
+        self._unfinished = {}
         self._scripts = {name: self._redis.register_script(source) for name, source in (
             ('connect', _CONNECT), ('disconnect', _DISCONNECT), ('set_nick', _SET_NICK),
             ('linger', _LINGER), ('expire', _EXPIRE),
@@ -250,17 +259,34 @@ class RedisPresence:
         nick = nick or self._nick_factory()
         return nick, fold(nick)
 
-    @unavailable_when_redis_fails
     def disconnect(self, sid):
-        """Forget a client; return its Departure, or None if it was not registered."""
-        self._local.pop(sid, None)
-        return self._departure(self._run('disconnect', sid))
+        """Forget a client; return its Departure, or None if it was not registered.
 
-    @unavailable_when_redis_fails
-    def linger(self, sid, seconds):
-        """Keep a gone client's registration ``seconds`` longer: its session may come back."""
+        Never fails: while Redis is out of reach the client is forgotten by a later
+        ``expire()``, which returns its Departure then.
+        """
         self._local.pop(sid, None)
-        return bool(self._run('linger', sid, int(seconds * 1000)))
+        try:
+            return self._departure(self._run('disconnect', sid))
+        except redis.RedisError as error:
+            self._leave_unfinished(sid, 0, error)
+            return None
+
+    def linger(self, sid, seconds):
+        """Keep a gone client's registration ``seconds`` longer: its session may come back.
+
+        Never fails, as ``disconnect`` does not; returns whether the client was registered.
+        """
+        self._local.pop(sid, None)
+        try:
+            return bool(self._run('linger', sid, int(seconds * 1000)))
+        except redis.RedisError as error:
+            self._leave_unfinished(sid, seconds, error)
+            return False
+
+    def _leave_unfinished(self, sid, seconds, error):
+        log.warning('presence unavailable at a disconnect (%s); told later', type(error).__name__)
+        self._unfinished[sid] = time.monotonic() + seconds
 
     def expire(self):
         """Forget the lingering clients (of any worker) whose time is up; [(sid, Departure)].
@@ -268,11 +294,20 @@ class RedisPresence:
         Each is forgotten inside one script, so one worker alone announces it.
         """
         try:
+            self._hand_over_unfinished()
             return [(sid, Departure(nick, list(rooms))) for sid, nick, rooms in
                     self._run('expire')]
         except redis.RedisError as error:
             log.warning('could not expire lingering clients: %s', type(error).__name__)
             return []
+
+    def _hand_over_unfinished(self):
+        """Tell Redis of the disconnects it missed, each lingering for what is left of its
+        grace (a session that came back meanwhile has taken its registration already)."""
+        now = time.monotonic()
+        for sid, until in list(self._unfinished.items()):
+            self._run('linger', sid, max(0, int((until - now) * 1000)))
+            del self._unfinished[sid]
 
     @unavailable_when_redis_fails
     def lingering(self):
@@ -436,6 +471,7 @@ class RedisPresence:
             log.warning('could not leave the cluster cleanly; the others will notice')
         finally:
             self._redis.close()
+            self._pool.disconnect()
 
 
 def _cap(limit):

@@ -2,10 +2,15 @@
 
 Pinned by requirements.txt; ``tests/unit/test_internals.py`` fails if an upgrade changes any of
 what is relied on here: closing a client's whole connection without waiting (python-socketio
-only offers a blocking form), wrapping how the server takes in messages and events, and
-asking whether a client is in a room without walking every room.
+only offers a blocking form), wrapping how the server takes in messages and events, asking
+whether a client is in a room without walking every room, and putting the emits that come
+through the Redis queue in order.
 """
 import functools
+
+import socketio
+
+from server.tasks import Trampoline
 
 
 def close_transport(server, eio_sid, lost=False):
@@ -51,3 +56,43 @@ def in_room(server, sid, namespace, room):
     put a loop over all rooms on every room message.
     """
     return sid in server.manager.rooms.get(namespace, {}).get(room, ())
+
+
+class OrderedRedisManager(socketio.RedisManager):
+    """python-socketio's Redis manager, delivering numbered emits in their order.
+
+    Every emit this worker is to deliver, its own (at once) and other workers' (from the
+    queue), passes through ``_handle_emit``. Those for which ``numbered(message)`` returns a
+    ``(key, number)`` go through ``sequencer`` (a ``server.sequencer.Sequencer``), one at a
+    time, and are delivered in the order it hands them on; the rest are delivered as they come.
+    """
+
+    def __init__(self, url, *, numbered, sequencer, **kwargs):
+        super().__init__(url, **kwargs)
+        self._numbered = numbered
+        self._sequencer = sequencer
+        self._in_turn = Trampoline()
+        self._release_scheduled = False
+
+    def _handle_emit(self, message):
+        found = self._numbered(message)
+        if found is None:
+            super()._handle_emit(message)
+        else:
+            self._in_turn.post(functools.partial(self._sequenced, *found, message))
+
+    def _sequenced(self, key, number, message):
+        self._deliver(self._sequencer.offer(key, number, message))
+        if self._sequencer.holding and not self._release_scheduled:
+            self._release_scheduled = True
+            self.server.start_background_task(self._release_when_due)
+
+    def _release_when_due(self):
+        while (wait := self._sequencer.next_due_in()) is not None:
+            self.server.sleep(wait)
+            self._in_turn.post(lambda: self._deliver(self._sequencer.due()))
+        self._release_scheduled = False
+
+    def _deliver(self, messages):
+        for message in messages:
+            super()._handle_emit(message)

@@ -1,4 +1,5 @@
 """Two workers behind one Redis behave as one chat server: presence, nicks, rooms, messages."""
+import threading
 import time
 
 import pytest
@@ -64,6 +65,38 @@ def test_nicks_rooms_messages_and_caps_span_the_workers(workers):
         for client in (ana, bob, carl):
             client.wait_for('my_response', where=lambda r: r.get('data') == 'everyone')
         assert bob.call('close_room', {'room': 'lobby'})['error']['code'] == 'forbidden'
+
+
+def test_room_messages_stored_by_two_workers_at_once_reach_every_member_in_id_order(
+        output_dir, redis_url):
+    per_lane, lanes = 60, 3
+    unlimited = {'MESSAGE_QUEUE': redis_url, 'RATE_LIMIT_PER_SECOND': 10_000,
+                 'RATE_LIMIT_BURST': 10_000}
+    with LiveServer(output_dir / 'a.log', **unlimited) as a, \
+            LiveServer(output_dir / 'b.log', **unlimited) as b, \
+            chat_client(a) as sender_a, chat_client(b) as sender_b, \
+            chat_client(a) as reader_a, chat_client(b) as reader_b:
+        for client in (sender_a, sender_b, reader_a, reader_b):
+            client.call('join', {'room': 'race'})
+
+        def send(sender, lane):
+            for n in range(per_lane):
+                sender.call('room_message', {'room': 'race', 'text': f'{lane}.{n}'})
+
+        # Both workers take ids from the one store at the same moments, and each publishes
+        # what it stored: published in the other order, they must still be delivered in it.
+        threads = [threading.Thread(target=send, args=(sender, f'{name}{lane}'))
+                   for name, sender in (('a', sender_a), ('b', sender_b))
+                   for lane in range(lanes)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        total = 2 * lanes * per_lane
+        for reader in (reader_a, reader_b, sender_a, sender_b):
+            ids = [m['id'] for m in reader.wait_for('chat_message', total, timeout=10)]
+            assert ids == list(range(1, total + 1)), [
+                (before, after) for before, after in zip(ids, ids[1:]) if after != before + 1]
 
 
 def ana_typing_to_bob(a, b):

@@ -41,3 +41,14 @@ def test_in_room_reads_the_managers_rooms_by_namespace_room_and_sid():
     assert in_room(server, sid, '/chat', 'room:lobby')
     assert not in_room(server, sid, '/chat', 'room:elsewhere')
     assert not in_room(server, sid, '/nowhere', 'room:lobby')
+
+
+def test_every_emit_a_redis_manager_delivers_passes_through_handle_emit():
+    assert parameters(socketio.RedisManager._handle_emit) == ['self', 'message']
+    # Its own emits are delivered there at once, the other workers' as they come off the queue.
+    assert 'self._handle_emit(message)' in inspect.getsource(socketio.PubSubManager.emit)
+    assert 'self._handle_emit(data)' in inspect.getsource(socketio.PubSubManager._thread)
+    # The message carries what the ordering reads: the event, namespace, room and data list.
+    source = inspect.getsource(socketio.PubSubManager.emit)
+    assert "message = {'method': 'emit', 'event': event, 'data': data," in source
+    assert "'namespace': namespace, 'room': room," in source

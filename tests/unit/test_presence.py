@@ -1,7 +1,9 @@
 """Presence bookkeeping, without sockets: one suite for the in-process and the Redis registry."""
+import threading
 import time
 
 import pytest
+import redis
 
 from server.chat.presence import Arrival, Departure, Presence, guest_nick
 from server.errors import ClientError
@@ -219,3 +221,59 @@ def test_the_clients_of_a_worker_that_stopped_answering_are_forgotten_once(redis
     finally:
         for registry in (dead, alive, other):
             registry.close()
+
+
+def test_many_callers_at_once_wait_for_a_redis_connection_rather_than_fail(redis_url):
+    from server.chat.redis_presence import POOL_SIZE, RedisPresence
+    presence = RedisPresence(redis_url, worker_id='w1')
+    callers = 4 * POOL_SIZE
+    for n in range(callers):
+        presence.connect(f's{n}')
+    failures = []
+    start = threading.Barrier(callers)
+
+    def join(sid):
+        start.wait()
+        try:
+            presence.join(sid, 'lobby')
+        except ClientError as error:
+            failures.append(error.code)
+
+    threads = [threading.Thread(target=join, args=(f's{n}',)) for n in range(callers)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert failures == [] and presence.member_count('lobby') == callers
+    finally:
+        presence.close()
+
+
+def test_a_disconnect_redis_did_not_hear_of_is_told_when_it_answers_again(redis_url):
+    from server.chat.redis_presence import RedisPresence
+    presence = RedisPresence(redis_url, worker_id='w1')
+    other = RedisPresence(redis_url, worker_id='w2')
+    admin = redis.Redis.from_url(redis_url)
+    try:
+        presence.connect('s1', wanted='Ana')
+        presence.join('s1', 'lobby')
+        # Unreachable as far as the workers can tell: their connections are dropped and new
+        # ones are refused, while the data stays.
+        admin.config_set('requirepass', 'for-a-moment')
+        admin.client_kill_filter(_type='normal', skipme=True)
+        assert presence.linger('s1', 0.2) is False  # no error for the disconnect handler
+        assert presence.expire() == []
+        admin.config_set('requirepass', '')
+        deadline = time.monotonic() + 5
+        forgotten = []
+        while not forgotten and time.monotonic() < deadline:
+            time.sleep(0.05)
+            forgotten = presence.expire() + other.expire()
+        assert forgotten == [('s1', Departure('Ana', ['lobby']))]
+        assert other.sid_of('Ana') is None and other.members('lobby') == []
+    finally:
+        admin.config_set('requirepass', '')
+        admin.close()
+        presence.close()
+        other.close()
