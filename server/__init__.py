@@ -83,10 +83,10 @@ def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
     app.extensions['chat'].presence.close()
 
 
-def _periodic(name, interval, action):
+def _periodic(name, interval, action, quiet=False):
     """Make a background task of the running async mode (gevent, or threads in tests)."""
     return PeriodicTask(name, interval, action, socketio.start_background_task,
-                        socketio.server.eio.create_event)
+                        socketio.server.eio.create_event, quiet=quiet)
 
 
 def _make_chat(config, app_root):
