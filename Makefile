@@ -56,3 +56,4 @@ $(BENCH_NPM_STAMP): bench/node/package.json bench/node/package-lock.json
 
 clean:
 	rm -rf $(VENV) client/node_modules bench/node/node_modules test-output .pytest_cache
+	@echo "make clean keeps the chat history in instance/chat.db; rm -rf instance resets it"

@@ -4,12 +4,17 @@
 Every variable is documented in the README's configuration table.
 """
 import os
+from pathlib import Path
 
 from dotenv import load_dotenv
 
 load_dotenv()
 
 DEVELOPMENT_SECRET = 'development-only-secret-do-not-deploy'
+PROJECT_ROOT = Path(__file__).resolve().parent
+SQLITE_PREFIX = 'sqlite:///'
+# History's default home; the only folder the server creates for it (make clean keeps it).
+DEFAULT_DATABASE_URL = f'{SQLITE_PREFIX}instance/chat.db'
 
 
 class ConfigError(ValueError):
@@ -22,9 +27,9 @@ def env_str(name, default=None):
     return value or default
 
 
-def env_int(name, default, minimum=None):
-    """Return the variable as an int, refusing garbage and values below ``minimum``."""
-    return _env_number(name, default, int, minimum)
+def env_int(name, default, minimum=None, maximum=None):
+    """Return the variable as an int, refusing garbage and values out of bounds."""
+    return _env_number(name, default, int, minimum, maximum)
 
 
 def env_float(name, default, minimum=None):
@@ -32,7 +37,19 @@ def env_float(name, default, minimum=None):
     return _env_number(name, default, float, minimum)
 
 
-def _env_number(name, default, kind, minimum):
+def env_bool(name, default=False):
+    """Return the variable as a bool: 1/true/yes/on or 0/false/no/off, any case."""
+    raw = env_str(name)
+    if raw is None:
+        return default
+    if raw.lower() in ('1', 'true', 'yes', 'on'):
+        return True
+    if raw.lower() in ('0', 'false', 'no', 'off'):
+        return False
+    raise ConfigError(f'{name} must be 1 or 0 (true or false), got {raw!r}')
+
+
+def _env_number(name, default, kind, minimum, maximum=None):
     raw = env_str(name)
     if raw is None:
         return default
@@ -42,6 +59,8 @@ def _env_number(name, default, kind, minimum):
         raise ConfigError(f'{name} must be a {kind.__name__}, got {raw!r}') from None
     if minimum is not None and value < minimum:
         raise ConfigError(f'{name} must be at least {minimum}, got {value}')
+    if maximum is not None and value > maximum:
+        raise ConfigError(f'{name} must be at most {maximum}, got {value}')
     return value
 
 
@@ -63,8 +82,10 @@ class Config:
 
     SECRET_KEY = env_str('SECRET_KEY')
     HOST = env_str('HOST', '127.0.0.1')
-    PORT = env_int('PORT', 5000, minimum=0)
+    PORT = env_int('PORT', 5000, minimum=0, maximum=65535)
     LOG_LEVEL = env_choice('LOG_LEVEL', 'INFO', ('DEBUG', 'INFO', 'WARNING', 'ERROR', 'CRITICAL'))
+    # One INFO line per HTTP request (path without its query string), as run.py --access-log.
+    ACCESS_LOG = env_bool('ACCESS_LOG')
 
     # Socket.IO transport: gevent in every real deployment; a Redis URL joins several workers.
     ASYNC_MODE = 'gevent'
@@ -85,7 +106,7 @@ class Config:
     TICKER_HISTORY = env_int('TICKER_HISTORY', 60, minimum=1)
 
     # /chat history: sqlite:///… (a relative path is from the project's root) or postgresql://…
-    DATABASE_URL = env_str('DATABASE_URL', 'sqlite:///instance/chat.db')
+    DATABASE_URL = env_str('DATABASE_URL', DEFAULT_DATABASE_URL)
     HISTORY_LIMIT = env_int('HISTORY_LIMIT', 50, minimum=0)
     MAX_HISTORY_PAGE = env_int('MAX_HISTORY_PAGE', 200, minimum=1)
 
@@ -106,6 +127,7 @@ class Config:
         if cls.MESSAGE_QUEUE and not cls.MESSAGE_QUEUE.startswith(('redis://', 'rediss://')):
             raise ConfigError('MESSAGE_QUEUE must be a redis:// or rediss:// URL, '
                               f'got {cls.MESSAGE_QUEUE!r}')
+        check_database_folder(cls.DATABASE_URL)
 
 
 class DevelopmentConfig(Config):
@@ -133,6 +155,22 @@ class ProductionConfig(Config):
         super().check()
         if not cls.SECRET_KEY or cls.SECRET_KEY == DEVELOPMENT_SECRET:
             raise ConfigError('SECRET_KEY must be set to a private value when APP_ENV=production')
+
+
+def check_database_folder(url):
+    """Refuse a SQLite file whose folder does not exist; only the default one is created.
+
+    A typo in a path would otherwise start the server on a new, empty history somewhere else.
+    """
+    if not url.startswith(SQLITE_PREFIX) or url == DEFAULT_DATABASE_URL:
+        return
+    path = url[len(SQLITE_PREFIX):]
+    if path in ('', ':memory:'):
+        return
+    folder = (PROJECT_ROOT / path).parent
+    if not folder.is_dir():
+        raise ConfigError(f'DATABASE_URL names a file in {folder}, a folder that does not exist; '
+                          'create it, or leave DATABASE_URL unset for instance/chat.db')
 
 
 CONFIGS = {

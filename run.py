@@ -1,9 +1,12 @@
-"""Start the server on gevent: ``python run.py``. Configuration comes from the environment."""
+"""Start the server on gevent: ``python run.py [--access-log]``. Configuration comes from the
+environment."""
 from gevent import monkey
 
 monkey.patch_all()
 
-import logging  # noqa: E402  (everything else is imported after monkey-patching)
+import argparse  # noqa: E402  (everything else is imported after monkey-patching)
+import errno  # noqa: E402
+import logging  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
@@ -14,22 +17,77 @@ from gevent.pywsgi import WSGIServer  # noqa: E402
 from geventwebsocket.handler import WebSocketHandler  # noqa: E402
 
 log = logging.getLogger('run')
+access_log = logging.getLogger('run.access')
+
+LOG_FORMAT = '%(asctime)s %(levelname)s %(name)s: %(message)s'
+ANY_ADDRESS = ('0.0.0.0', '::', '')
 
 
-class NoDelayWebSocketHandler(WebSocketHandler):
-    """gevent-websocket's handler with Nagle's algorithm off on each connection.
+class RelayHandler(WebSocketHandler):
+    """gevent-websocket's handler with Nagle's algorithm off, and a request log of our own.
 
     Socket.IO sends an event and its acknowledgement as separate small frames; with Nagle on,
     the second waits for the client's delayed TCP ACK, adding ~40 ms to every round trip.
     """
 
+    access_level = logging.DEBUG  # INFO with the access log
+
     def handle(self):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         super().handle()
 
+    def log_request(self):
+        """Log the request without its query string: an Engine.IO sid in it is a credential."""
+        path = (self.path or '').partition('?')[0]
+        status = (self._orig_status or self.status or '000').split()[0]
+        took_ms = (self.time_finish - self.time_start) * 1000 if self.time_finish else 0.0
+        client = self.client_address[0] if isinstance(self.client_address, tuple) else '-'
+        access_log.log(self.access_level, '%s "%s %s" %s %s %.1f ms', client, self.command,
+                       path, status, self.response_length or '-', took_ms)
 
-def main():
-    """Serve until SIGINT or SIGTERM, then stop the ticker, close the clients and exit 0."""
+
+def parse_args(argv):
+    """The command line: only ``--access-log``; everything else is the environment's."""
+    parser = argparse.ArgumentParser(description='Serve the Relay chat and push server.')
+    parser.add_argument('--access-log', action='store_true',
+                        help='log every HTTP request at INFO (as ACCESS_LOG=1 does)')
+    return parser.parse_args(argv)
+
+
+def configure_logging(level, access):
+    """Quiet by default: a line per start, stop, chat connect and disconnect at INFO."""
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+    log.setLevel(logging.INFO)  # start and stop lines show at every LOG_LEVEL
+    if access:
+        RelayHandler.access_level = logging.INFO
+        access_log.setLevel(logging.INFO)
+
+
+def listen_error(host, port, error):
+    """One line saying why the server cannot listen, and what to set instead."""
+    if error.errno == errno.EADDRINUSE:
+        return f'port {port} is in use; set PORT=<a free port> (PORT=0 picks one)'
+    if error.errno == errno.EACCES:
+        return (f'port {port} needs privileges this process lacks; '
+                'set PORT=<a port above 1023> (PORT=0 picks one)')
+    reason = getattr(error, 'strerror', None) or str(error)
+    return f'cannot listen on HOST={host}: {reason}; set HOST=127.0.0.1 (or 0.0.0.0 for all)'
+
+
+def ready_line(host, port, interval):
+    """Where to point a browser, and what it shows there."""
+    browse = f'http://127.0.0.1:{port}' if host in ANY_ADDRESS else f'http://{host}:{port}'
+    return (f'open {browse} in a browser: the Relay page, with a chat (join a room such as '
+            f'"lobby") and a live ticker showing a new value every {interval:g} s')
+
+
+def main(argv=None):
+    """Serve until SIGINT or SIGTERM, then stop the ticker, close the clients and exit 0.
+
+    A configuration the server cannot run with, or an address it cannot listen on, is one line
+    on stderr and exit code 2.
+    """
+    args = parse_args(argv)
     try:
         # config reads the environment as it is imported, so a bad value fails right here.
         from config import config_from_env
@@ -39,19 +97,25 @@ def main():
     except ValueError as error:
         print(f'configuration error: {error}', file=sys.stderr)
         return 2
-    logging.basicConfig(level=app.config['LOG_LEVEL'],
-                        format='%(asctime)s %(levelname)s %(name)s: %(message)s')
-    log.setLevel(logging.INFO)  # start and stop lines show at every LOG_LEVEL
+    configure_logging(app.config['LOG_LEVEL'], args.access_log or app.config['ACCESS_LOG'])
 
-    http_server = WSGIServer((app.config['HOST'], app.config['PORT']), app,
-                             handler_class=NoDelayWebSocketHandler, log=None, error_log=log)
+    host, port = app.config['HOST'], app.config['PORT']
+    http_server = WSGIServer((host, port), app, handler_class=RelayHandler, log=None,
+                             error_log=log)
+    try:
+        http_server.init_socket()  # binds now, so that a taken port is told, not a traceback
+    except OSError as error:
+        print(listen_error(host, port, error), file=sys.stderr)
+        shutdown(app)
+        return 2
     stop_requested = Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         gevent.signal_handler(signum, stop_requested.set)
 
     http_server.start()
-    log.info('serving on http://%s:%d (async_mode=%s)',
-             http_server.server_host, http_server.server_port, config.ASYNC_MODE)
+    log.info('serving on http://%s:%d (async_mode=%s); %s', http_server.server_host,
+             http_server.server_port, config.ASYNC_MODE,
+             ready_line(host, http_server.server_port, app.config['PUSH_INTERVAL']))
     stop_requested.wait()
 
     log.info('shutting down')

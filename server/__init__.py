@@ -115,10 +115,10 @@ def _numbered_room_message(message):
         return None
 
 
-def _periodic(name, interval, action):
+def _periodic(name, interval, action, quiet=False):
     """Make a background task of the running async mode (gevent, or threads in tests)."""
     return PeriodicTask(name, interval, action, socketio.start_background_task,
-                        socketio.server.eio.create_event)
+                        socketio.server.eio.create_event, quiet=quiet)
 
 
 def _make_chat(config, app_root):

@@ -17,11 +17,16 @@ class PeriodicTask:
 
     An action may return a number of seconds: the next call then comes that much later, if
     that is sooner than its turn, and the schedule goes on every ``interval`` from there.
+
+    Its start and stop are logged at INFO, or at DEBUG when ``quiet`` (a task that comes and goes
+    with what clients do, such as typing).
     """
 
-    def __init__(self, name, interval, action, spawn, new_event, monotonic=time.monotonic):
+    def __init__(self, name, interval, action, spawn, new_event, monotonic=time.monotonic,
+                 quiet=False):
         self.name = name
         self.interval = interval
+        self._log_level = logging.DEBUG if quiet else logging.INFO
         self._action = action
         self._spawn = spawn
         self._new_event = new_event
@@ -43,7 +48,7 @@ class PeriodicTask:
                 return False
             self._stop_event = self._new_event()
             self._task = self._spawn(self._run, self._stop_event)
-            log.info('%s started, interval %.3fs', self.name, self.interval)
+            log.log(self._log_level, '%s started, interval %.3fs', self.name, self.interval)
             return True
 
     def stop(self, timeout=None):
@@ -53,7 +58,7 @@ class PeriodicTask:
             if task is None:
                 return
             self._stop_event.set()
-            log.info('%s stopped', self.name)
+            log.log(self._log_level, '%s stopped', self.name)
         if timeout is not None:
             task.join(timeout)
 

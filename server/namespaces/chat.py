@@ -54,14 +54,14 @@ class ChatNamespace(AnsweringNamespace):
         self.limits = limits
         self.announcements = Trampoline()
         self.typing_expiry = periodic('typing-expiry', min(1.0, typing.timeout / 2),
-                                      self.expire_typing)
+                                      self.expire_typing, quiet=True)
         # Forgets the clients that did not come back within the grace; with shared presence
         # it also beats this worker's heartbeat and forgets dead workers' clients, so it runs
         # for the server's whole life. Alone, it idles while nobody lingers.
         self.grace = grace
         self.presence_shared = heartbeat is not None
         self.presence_upkeep = periodic('presence-upkeep', heartbeat or min(1.0, grace / 2 or 1.0),
-                                        self.keep_presence)
+                                        self.keep_presence, quiet=True)
 
     def trigger_event(self, event, *args):
         """Rate-limit every client event, known or not, before it is dispatched."""
@@ -107,6 +107,7 @@ class ChatNamespace(AnsweringNamespace):
         self._clear_typing(arrival.nick, arrival.rooms, skip_sid=request.sid)
         emit('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token,
                              'user_id': sessions.user_id(key)})
+        log.info('chat client connected')
 
     def on_disconnect(self, reason=None):
         """Forget the client at once, then tell its rooms, through the announcement queue.
@@ -116,6 +117,7 @@ class ChatNamespace(AnsweringNamespace):
         is announced in a flat loop, and one failure to tell a member keeps nobody in a room.
         """
         sid = request.sid
+        log.info('chat client disconnected (%s)', reason or 'unknown reason')
         typing_rooms = self.typing.stop_client(sid)
         if typing_rooms and self.presence.is_connected(sid):
             self._clear_typing(self.presence.nick(sid), typing_rooms, skip_sid=sid)
@@ -211,6 +213,7 @@ class ChatNamespace(AnsweringNamespace):
         return {
             'room': room,
             'members': self.presence.members(room),
+            'owner': self._owner(room),
             'history': [message.to_dict() for message in page.messages],
             'more': page.more,
         }
@@ -228,6 +231,12 @@ class ChatNamespace(AnsweringNamespace):
     def on_room_members(self, payload):
         room = self._room(payload)
         return {'room': room, 'members': self.presence.members(room)}
+
+    @replies
+    def on_nick_status(self, payload):
+        """Say whether someone holds ``nick`` now, so that a direct message to it is delivered."""
+        nick = validation.nick(payload, 'nick', self.limits.max_nick_length)
+        return {'nick': nick, 'online': self.presence.sid_of(nick) is not None}
 
     @replies
     def on_room_message(self, payload):
@@ -393,7 +402,15 @@ class ChatNamespace(AnsweringNamespace):
 
     def _room_info(self, room, kind, msg, nick, **extra):
         return {'kind': kind, 'msg': msg, 'room': room, 'nick': nick,
-                'members': self.presence.members(room), **extra}
+                'members': self.presence.members(room), 'owner': self._owner(room), **extra}
+
+    def _owner(self, room):
+        """The nick of the member who may close the room (its longest-standing), or None."""
+        sid = self.presence.owner(room)
+        try:
+            return None if sid is None else self.presence.nick(sid)
+        except KeyError:  # gone since the first call: the next room_info names the next one
+            return None
 
     def _emit_room_info(self, info, skip_sid=None):
         self.socketio.emit('room_info', info, to=room_key(info['room']), skip_sid=skip_sid,

@@ -40,7 +40,7 @@ def test_pages_resume_after_a_restart_with_the_whole_history(open_page, live_ser
         expect(page.by('my-nick')).to_have_text(nick)
         expect(page.member_nicks()).to_have_count(2)
         assert page.message_ids() == [1, 2]
-    assert live_server.current.output().count('/socket.io/?EIO=4&transport=polling') >= 2
+    assert live_server.current.output().count('chat client connected') >= 2
     alice.send('after the restart')
     expect(bob.message('after the restart')).to_have_count(1)
     expect(bob.messages()).to_have_count(3)

@@ -49,10 +49,11 @@ def test_my_broadcast_event_reaches_every_client(app):
 def test_join_announces_to_the_room_and_acks_members_and_history(app):
     ana, bob, outsider = connect(app), connect(app), connect(app)
     ack = ask(ana, 'join', {'room': 'lobby'})
-    assert ack == {'ok': True, 'room': 'lobby', 'members': [ana.nick], 'history': [], 'more': False}
+    assert ack == {'ok': True, 'room': 'lobby', 'members': [ana.nick], 'owner': ana.nick,
+                   'history': [], 'more': False}
     assert events(ana, 'room_info') == [{
         'kind': 'join', 'msg': 'New member joined: lobby', 'room': 'lobby', 'nick': ana.nick,
-        'members': [ana.nick],
+        'members': [ana.nick], 'owner': ana.nick,
     }]
     ack = ask(bob, 'join', {'room': '  lobby '})
     members = sorted([ana.nick, bob.nick], key=str.casefold)
@@ -105,7 +106,7 @@ def test_leave_tells_the_remaining_members_and_stops_delivery(app):
     assert ask(bob, 'leave', {'room': 'lobby'}) == {'ok': True, 'room': 'lobby'}
     assert events(ana, 'room_info') == [{
         'kind': 'leave', 'msg': 'Member left: lobby', 'room': 'lobby', 'nick': bob.nick,
-        'members': [ana.nick],
+        'members': [ana.nick], 'owner': ana.nick,
     }]
     assert events(bob) == []
     ask(ana, 'room_message', {'room': 'lobby', 'text': 'still here?'})

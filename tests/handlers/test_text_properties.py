@@ -226,7 +226,7 @@ def test_set_nick_renames_to_the_trimmed_input_or_changes_nothing():
                 rename = ('room_info', {
                     'kind': 'rename', 'msg': f'{ana.nick} is now known as {wanted}',
                     'room': room, 'nick': wanted, 'previous_nick': ana.nick,
-                    'members': sorted([wanted, bob.nick], key=str.casefold),
+                    'members': sorted([wanted, bob.nick], key=str.casefold), 'owner': wanted,
                 })
                 assert received(ana) == received(bob) == [rename]
                 ana.nick = wanted
@@ -320,14 +320,16 @@ def test_join_enters_the_trimmed_room_or_leaves_no_trace():
             assert carried(name)
             recent = texts[-app.config['HISTORY_LIMIT']:]
             assert drop_fields(ack, 'history') == {
-                'ok': True, 'room': name, 'members': [ana.nick], 'more': len(recent) < len(texts)}
+                'ok': True, 'room': name, 'members': [ana.nick], 'owner': ana.nick,
+                'more': len(recent) < len(texts)}
             assert_messages(ack['history'], name, recent, first_id=len(texts) - len(recent) + 1)
             joined = {'kind': 'join', 'msg': f'New member joined: {name}', 'room': name}
             assert received(ana) == [
-                ('room_info', {**joined, 'nick': ana.nick, 'members': [ana.nick]})]
+                ('room_info', {**joined, 'nick': ana.nick, 'members': [ana.nick],
+                               'owner': ana.nick})]
             assert ask(bob, 'join', {'room': room})['ok'] is True
             both = sorted([ana.nick, bob.nick], key=str.casefold)
-            info = ('room_info', {**joined, 'nick': bob.nick, 'members': both})
+            info = ('room_info', {**joined, 'nick': bob.nick, 'members': both, 'owner': ana.nick})
             assert received(ana) == received(bob) == [info]
             send_and_check(ana, [bob], room, name, texts)
             return True
@@ -403,7 +405,8 @@ def test_the_other_room_events_take_the_same_names_as_join():
                                          ('typing', {**typing, 'typing': False})]
                 assert received(ana) == [
                     ('room_info', {'kind': 'leave', 'msg': f'Member left: {name}', 'room': name,
-                                   'nick': bob.nick, 'members': [ana.nick]}),
+                                   'nick': bob.nick, 'members': [ana.nick],
+                                   'owner': ana.nick}),
                     ('room_info', {'kind': 'close', 'msg': f'Room closing: {name}', 'room': name,
                                    'nick': ana.nick, 'members': [], 'closing': True}),
                 ]

@@ -75,7 +75,8 @@ for (const transport of ['websocket', 'polling']) {
       await nextEvent(outsider, 'my_response');
 
       const first = await ask(ana, 'join', { room });
-      assert.deepEqual(first, { ok: true, room, members: [anaNick], history: [], more: false });
+      assert.deepEqual(first,
+        { ok: true, room, members: [anaNick], owner: anaNick, history: [], more: false });
       const second = await ask(bob, 'join', { room });
       assert.deepEqual([...second.members].sort(), [anaNick, bobNick].sort());
       const joined = await nextEvent(ana, 'room_info', (i) => i.nick === bobNick);

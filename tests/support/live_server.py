@@ -6,34 +6,44 @@ import sys
 import threading
 from pathlib import Path
 
+from config import Config
 # The launcher's own knowledge of run.py's ready line, and of free ports (other test helpers
 # import free_port from here).
 from deploy.processes import WORKER_READY as READY
 from deploy.processes import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# The settings run.py reads: a test gives each one it needs, none comes from the developer's
+# environment.
+SETTINGS = {name for name in dir(Config) if name.isupper()} | {'APP_ENV'}
+
+
+def hermetic_env(**settings):
+    """The test process's environment without any server setting, plus ``settings``."""
+    return {**{key: value for key, value in os.environ.items() if key not in SETTINGS},
+            **{key: str(value) for key, value in settings.items()}}
 
 
 class LiveServer:
     """One ``python run.py`` process; ``url`` is known once its log says it is serving.
 
     Unless ``DATABASE_URL`` is given, its database is ``chat.db`` beside its log. ``prefix`` is
-    put before the command (a benchmark pins the server with ``taskset``).
+    put before the command (a benchmark pins the server with ``taskset``), ``args`` after it.
     """
 
-    def __init__(self, log_path, prefix=(), **env):
+    def __init__(self, log_path, prefix=(), args=(), **env):
         self.log_path = Path(log_path)
         self.prefix = list(prefix)
-        self.env = {
-            **os.environ,
+        self.args = list(args)
+        self.env = hermetic_env(**{
             'DATABASE_URL': f'sqlite:///{self.log_path.parent.resolve() / "chat.db"}',
             'APP_ENV': 'development',
             'HOST': '127.0.0.1',
             'PORT': '0',
             'LOG_LEVEL': 'INFO',
             'PYTHONUNBUFFERED': '1',
-            **{key: str(value) for key, value in env.items()},
-        }
+            **env,
+        })
         self.url = None
         self.process = None
         self._ready = threading.Event()
@@ -43,8 +53,8 @@ class LiveServer:
         """Start the process and wait, at most ``timeout`` seconds, for its ready line."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [*self.prefix, sys.executable, 'run.py'], cwd=ROOT, env=self.env, text=True,
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+            [*self.prefix, sys.executable, 'run.py', *self.args], cwd=ROOT, env=self.env,
+            text=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
         )
         self._pump_thread = threading.Thread(target=self._pump, daemon=True)

@@ -1,4 +1,7 @@
-// A live line chart of the ticker's recent values, drawn with uPlot.
+// A live line chart of the ticker's recent values, drawn with uPlot. Its x axis is a window of
+// time ending at the latest value, so an idle spell shows as time passing, not as old values
+// squashed to the left; the line breaks wherever values are missing (the ticker paused here,
+// or the server had nobody to tick for).
 
 import uPlot from '/vendor/uPlot.esm.js';
 import { formatClock } from './dom.js';
@@ -9,6 +12,31 @@ const FONT = '11px system-ui, -apple-system, "Segoe UI", Roboto, sans-serif';
 const DARK_SCHEME = '(prefers-color-scheme: dark)';
 // Time axis steps in seconds: whole seconds only, labelled HH:MM:SS.
 const TIME_STEPS = [1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600];
+// Two values further apart than this many intervals have values missing between them.
+const GAP_INTERVALS = 1.5;
+
+/**
+ * The chart's columns: [x seconds, y], with a point of no value wherever values are missing
+ * (a seq skipped, or more time between two values than the interval explains), so that uPlot
+ * breaks the line there. Returns { columns, gaps }.
+ */
+export function plotColumns(points, intervalS) {
+  const xs = [];
+  const ys = [];
+  let gaps = 0;
+  points.forEach((point, index) => {
+    const previous = points[index - 1];
+    const late = intervalS && previous && point.ts - previous.ts > GAP_INTERVALS * intervalS * 1000;
+    if (previous && (point.seq !== previous.seq + 1 || late)) {
+      xs.push((previous.ts + point.ts) / 2000);
+      ys.push(null);
+      gaps += 1;
+    }
+    xs.push(point.ts / 1000);
+    ys.push(point.data);
+  });
+  return { columns: [xs, ys], gaps };
+}
 
 /** The chart's colours, read from the CSS custom properties of its container. */
 function readTheme(container) {
@@ -24,12 +52,15 @@ function readTheme(container) {
 }
 
 /**
- * Draw the chart into container and return { setData(points) }, where points are the ticker's
- * {data, seq, ts} values, oldest first. The container tells tests what it shows:
- * data-points (how many values are plotted) and data-last-seq.
+ * Draw the chart into container and return { setData(points, windowS) }, where points are the
+ * ticker's {data, seq, ts} values, oldest first, and windowS the seconds of time shown (ending
+ * at the latest value; null: just the values' own span). The container tells tests what it
+ * shows: data-points (how many values are plotted), data-last-seq, data-gaps (breaks in the
+ * line) and data-window (the seconds the x axis spans).
  */
-export function createChart(container) {
+export function createChart(container, { intervalS = () => null } = {}) {
   let points = [];
+  let windowS = null;
   let plot = null;
 
   const size = () => ({
@@ -37,7 +68,11 @@ export function createChart(container) {
     height: container.clientHeight || DEFAULT_HEIGHT_PX,
   });
 
-  const toColumns = () => [points.map((point) => point.ts / 1000), points.map((point) => point.data)];
+  const toColumns = () => plotColumns(points, intervalS()).columns;
+
+  /** The x range: the window of time ending at the latest value, when there is one. */
+  const xRange = (u, min, max) => (windowS && points.length
+    ? [points.at(-1).ts / 1000 - windowS, points.at(-1).ts / 1000] : [min, max]);
 
   function options() {
     const theme = readTheme(container);
@@ -51,7 +86,7 @@ export function createChart(container) {
       ...size(),
       legend: { show: false },
       cursor: { drag: { x: false, y: false }, points: { size: 8, fill: theme.line } },
-      scales: { x: { time: true }, y: { range: [0, 100] } },
+      scales: { x: { time: true, range: xRange }, y: { range: [0, 100] } },
       axes: [
         {
           ...axis,
@@ -66,6 +101,7 @@ export function createChart(container) {
         {},
         {
           label: 'Value',
+          spanGaps: false,
           stroke: theme.line,
           width: 2,
           fill: (u) => {
@@ -89,6 +125,9 @@ export function createChart(container) {
     const last = points.at(-1);
     container.dataset.points = String(points.length);
     container.dataset.lastSeq = last ? String(last.seq) : '';
+    container.dataset.gaps = String(plotColumns(points, intervalS()).gaps);
+    const { min, max } = plot.scales.x;
+    container.dataset.window = Number.isFinite(min) && Number.isFinite(max) ? (max - min).toFixed(3) : '';
     if (!last) {
       container.setAttribute('aria-label', 'Chart of the recent values: waiting for data');
       return;
@@ -98,8 +137,9 @@ export function createChart(container) {
       + `from ${Math.min(...values)} to ${Math.max(...values)}; the latest is ${last.data}`);
   }
 
-  function setData(next) {
+  function setData(next, nextWindowS = null) {
     points = next;
+    windowS = nextWindowS;
     plot.setData(toColumns());
     describe();
   }

@@ -5,6 +5,7 @@
 
 import { initDirect } from './direct.js';
 import { byTestId, h, nickBadge } from './dom.js';
+import { sameNick } from './nick.js';
 import { createOutbox } from './outbox.js';
 import { initRooms } from './rooms.js';
 import { readTab, writeTab } from './session.js';
@@ -15,6 +16,7 @@ import { initTyping } from './typing.js';
 const MAX_INPUT_HEIGHT_PX = 160;
 const CONFIRM_CLOSE_MS = 4000;
 const TAB_ACTIVE = 'active'; // the key of the conversation shown in this tab
+const TAB_DRAFTS = 'drafts'; // conversation key -> the text typed there and not sent yet
 const RECONNECT_LABEL = { kicked: 'Reconnect', moved: 'Use it here' };
 
 /**
@@ -52,6 +54,7 @@ export function initChat({ socket, notify, me }) {
     confirmClose: null, // timer while the Close room button asks for a second click
     selectListeners: [],
     restoreKey: readTab(TAB_ACTIVE), // shown before a reload: shown again once it is back
+    drafts: new Map(Object.entries(readDrafts())), // one send box text per conversation
   };
 
   // ---- Helpers: conversations -----------------------------------------------------------
@@ -67,6 +70,7 @@ export function initChat({ socket, notify, me }) {
   function removeConversation(conv) {
     if (state.conversations.get(conv.key) !== conv) return;
     state.conversations.delete(conv.key);
+    setDraft(conv.key, '');
     conv.remove();
     if (state.active === conv) {
       const next = state.conversations.values().next();
@@ -78,6 +82,7 @@ export function initChat({ socket, notify, me }) {
   function select(conv, { restoring = false } = {}) {
     const previous = state.active;
     state.active = conv && state.conversations.get(conv.key) === conv ? conv : null;
+    if (previous !== state.active) swapDraft(previous);
     if (state.active && !restoring) {
       state.restoreKey = null;
       writeTab(TAB_ACTIVE, state.active.key);
@@ -87,7 +92,7 @@ export function initChat({ socket, notify, me }) {
     logTitle.textContent = state.active ? state.active.title() : 'No room selected';
     logTitle.dataset.kind = state.active?.kind ?? '';
     resetCloseButton();
-    closeRoomButton.hidden = state.active?.kind !== 'room';
+    showCloseButton();
     renderMembers();
     updateControls();
     for (const listener of state.selectListeners) listener(state.active, previous);
@@ -98,6 +103,10 @@ export function initChat({ socket, notify, me }) {
     if (state.conversations.get(oldKey) !== conv) return;
     state.conversations.delete(oldKey);
     state.conversations.set(conv.key, conv);
+    if (state.drafts.has(oldKey)) {
+      setDraft(conv.key, state.drafts.get(oldKey));
+      setDraft(oldKey, '');
+    }
     if (state.active === conv) {
       logTitle.textContent = conv.title();
       writeTab(TAB_ACTIVE, conv.key);
@@ -119,24 +128,51 @@ export function initChat({ socket, notify, me }) {
     const conv = state.active;
     const members = conv?.kind === 'direct'
       ? sortNicks([conv.name, me.nick()].filter(Boolean)) : conv?.members ?? [];
-    memberList.replaceChildren(...members.map(renderMember));
+    // In a room everyone listed is connected; a direct chat's person is checked (direct.js).
+    const presence = (nick) => (conv?.kind !== 'direct' || nick === me.nick() ? 'online'
+      : { true: 'online', false: 'offline' }[conv.online] ?? 'unknown');
+    memberList.replaceChildren(...members.map((nick) => renderMember(nick, presence(nick))));
     memberCount.textContent = String(members.length);
     membersHint.hidden = conv?.kind !== 'room' || !members.some((nick) => nick !== me.nick());
   }
 
-  function renderMember(nick) {
+  function renderMember(nick, presence) {
     const badge = nickBadge(nick, { dataset: { testid: 'member-nick' } });
+    const dataset = { testid: 'member', nick, presence };
+    const status = presence === 'online' ? null
+      : h('span', { className: 'presence', text: presence === 'offline' ? 'offline' : 'checking…', dataset: { testid: 'member-presence' } });
     if (nick === me.nick()) {
-      return h('li', { className: 'member self', dataset: { testid: 'member', nick } },
+      return h('li', { className: 'member self', dataset },
         badge, h('span', { className: 'you', text: 'you' }));
     }
-    return h('li', { className: 'member', dataset: { testid: 'member', nick } },
+    return h('li', { className: 'member', dataset },
       h('button', {
         className: 'member-open',
         dataset: { testid: 'member-open' },
-        attrs: { type: 'button', title: `Send ${nick} a direct message` },
+        attrs: { type: 'button', 'aria-label': `${nick}${status ? `, ${status.textContent}` : ''}: send a direct message` },
         on: { click: () => direct.open(nick) },
-      }, badge, h('span', { className: 'member-dm', text: 'Message', attrs: { 'aria-hidden': 'true' } })));
+      }, badge, status, h('span', { className: 'member-dm', text: 'Message', attrs: { 'aria-hidden': 'true' } })));
+  }
+
+  // ---- Helpers: drafts ------------------------------------------------------------------
+  // The send box belongs to the conversation shown: what is typed in one stays with it (and
+  // with the tab, across a reload), and never goes to another by mistake.
+
+  function setDraft(key, text) {
+    if (text) {
+      state.drafts.set(key, text);
+    } else {
+      state.drafts.delete(key);
+    }
+    writeTab(TAB_DRAFTS, Object.fromEntries(state.drafts));
+  }
+
+  /** Keep the send box's text as the previous conversation's draft; show the new one's. */
+  function swapDraft(previous) {
+    if (previous && state.conversations.get(previous.key) === previous) {
+      setDraft(previous.key, messageInput.value);
+    }
+    setInput(state.active ? state.drafts.get(state.active.key) ?? '' : '');
   }
 
   // ---- Helpers: the send box ------------------------------------------------------------
@@ -151,13 +187,22 @@ export function initChat({ socket, notify, me }) {
     }
     if (!text.trim()) return;
     setInput(''); // offline too: the outbox sends it once reconnected
+    setDraft(conv.key, '');
     typing.inputChanged(conv, '');
     conv.send(text);
   }
 
-  /** Put back the text of a message that was refused, unless something new was typed. */
+  /**
+   * Put the text of a message that was refused back into its own conversation's draft (the
+   * send box, if that one is shown), before anything typed there since.
+   */
   function giveBack(conv, text) {
-    if (state.active === conv && !messageInput.value) setInput(text);
+    if (state.conversations.get(conv.key) !== conv) return;
+    const shown = state.active === conv;
+    const draft = shown ? messageInput.value : state.drafts.get(conv.key) ?? '';
+    const restored = draft ? `${text}\n${draft}` : text;
+    if (shown) setInput(restored);
+    setDraft(conv.key, restored);
   }
 
   function setInput(value) {
@@ -213,6 +258,13 @@ export function initChat({ socket, notify, me }) {
     rooms.close(conv);
   }
 
+  /** Close room is offered to the one member who may close the room (its owner). */
+  function showCloseButton() {
+    const conv = state.active;
+    closeRoomButton.hidden = conv?.kind !== 'room' || !sameNick(conv.owner, me.nick());
+    if (closeRoomButton.hidden) resetCloseButton();
+  }
+
   function resetCloseButton() {
     clearTimeout(state.confirmClose);
     state.confirmClose = null;
@@ -233,6 +285,7 @@ export function initChat({ socket, notify, me }) {
     isActive: (conv) => state.active === conv,
     refresh: () => {
       if (state.active) logTitle.textContent = state.active.title();
+      showCloseButton();
       renderMembers();
       updateControls();
     },
@@ -262,7 +315,10 @@ export function initChat({ socket, notify, me }) {
   messageInput.addEventListener('input', () => {
     fitInput();
     updateControls();
-    if (state.active) typing.inputChanged(state.active, messageInput.value);
+    if (state.active) {
+      setDraft(state.active.key, messageInput.value);
+      typing.inputChanged(state.active, messageInput.value);
+    }
   });
 
   // ---- Form and click events ------------------------------------------------------------
@@ -279,7 +335,10 @@ export function initChat({ socket, notify, me }) {
     socket.connect();
   });
 
-  me.onChange(renderMembers);
+  me.onChange(() => {
+    showCloseButton();
+    renderMembers();
+  });
 
   // ---- Socket events --------------------------------------------------------------------
 
@@ -309,6 +368,13 @@ export function initChat({ socket, notify, me }) {
   // The rooms of this tab are back already (its direct chats come once connected): show the
   // one shown before the reload, or the first room meanwhile.
   if (!state.active) select(state.conversations.values().next().value ?? null, { restoring: true });
+}
+
+/** The drafts kept for this tab: conversation key -> text. */
+function readDrafts() {
+  const drafts = readTab(TAB_DRAFTS, {});
+  if (!drafts || typeof drafts !== 'object' || Array.isArray(drafts)) return {};
+  return Object.fromEntries(Object.entries(drafts).filter(([, text]) => typeof text === 'string'));
 }
 
 /** Nicks in the order the server lists members: by code point, ignoring case. */

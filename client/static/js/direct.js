@@ -103,6 +103,9 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
     conv.peerId = person.id; // null until a message or an acknowledgement names them
     conv.nickAsOf = 0; // the direct message id (or the moment, see renamePeer) its nick is from
     conv.stale = false; // someone else has been seen holding the nick it is shown under
+    conv.online = null; // whether someone holds its nick now: null until the server says
+    conv.checking = false;
+    conv.item.dataset.presence = 'unknown';
     if (person.id) conv.item.dataset.userId = person.id;
     conv.send = (text) => outbox.send(conv, text);
     shell.add(conv);
@@ -213,6 +216,29 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
     shell.remove(conv);
   }
 
+  // ---- Helpers: presence ----------------------------------------------------------------
+  // A conversation tells whether its person is there: asked when it is shown, and learned
+  // from what arrives (their message, an acknowledgement, a refusal for an unknown nick).
+
+  function setOnline(conv, online) {
+    conv.online = online;
+    conv.item.dataset.presence = online === null ? 'unknown' : online ? 'online' : 'offline';
+    if (shell.isActive(conv)) shell.refresh();
+  }
+
+  async function checkPresence(conv) {
+    if (conv.checking || !socket.connected) return;
+    conv.checking = true;
+    try {
+      const reply = await request(socket, 'nick_status', { nick: conv.name });
+      if (sameNick(reply.nick, conv.name)) setOnline(conv, reply.online === true);
+    } catch {
+      // Not known now: asked again when the conversation is shown next, or reconnected.
+    } finally {
+      conv.checking = false;
+    }
+  }
+
   // ---- Helpers: messages ----------------------------------------------------------------
 
   /** Show a direct message in its conversation (once: they are merged by id). */
@@ -224,6 +250,7 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
     }
     const conv = conversationFor(peer, { live: !fromHistory });
     if (peer.id) noteNick(conv, peer.nick, message.id, { live: !fromHistory });
+    if (!fromHistory && !outgoing) setOnline(conv, true);
     add(conv, message, { quiet: message.id <= state.seenBefore, mine: outgoing });
     return conv;
   }
@@ -295,6 +322,7 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
     ready: () => true,
     notSent: (conv) => `Message to ${conv.name} not sent`,
     unsent: (conv, error) => {
+      if (error.code === 'unknown_nick') setOnline(conv, false);
       if (error.code !== 'recipient_changed') return null;
       conv.stale = true;
       return `${conv.name} is now someone else; not sent`;
@@ -303,6 +331,7 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
       const to = { id: userIdOf(reply.to_id), nick: reply.to };
       if (typeof to.nick !== 'string') return conv;
       const target = identify(conv, to);
+      setOnline(target, true);
       if (to.id && Number.isInteger(reply.id)) {
         noteNick(target, to.nick, reply.id, { live: true });
       } else if (to.nick !== target.name && sameNick(to.nick, target.name)) {
@@ -339,7 +368,13 @@ export function initDirect({ socket, notify, shell, me, outbox }) {
     outbox.flush();
   });
 
+  shell.onSelect((active) => {
+    if (active?.kind === 'direct') checkPresence(active);
+  });
+
   socket.on('connect', () => {
+    const active = shell.active();
+    if (active?.kind === 'direct') checkPresence(active);
     if (state.wasConnected) {
       for (const conv of shell.conversations('direct')) conv.addSystemLine(['Reconnected.'], 'ok');
     }

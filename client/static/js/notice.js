@@ -1,12 +1,12 @@
-// The error line: a toast at the bottom of the page that says what went wrong (or, in the
-// "info" tone, what happened that the person should know about).
+// The toast: a line at the bottom of the page that says what went wrong, or, in the "info"
+// tone, what happened that the person should know about. Information fades by itself; an error
+// stays until it is dismissed (its close button, or Escape) or a newer message replaces it.
 
-const HIDE_AFTER_MS = 10000;
+const INFO_HIDE_AFTER_MS = 4000;
 
 /**
  * Wire the toast and return notify(message, tone = 'error'): shows the message (replacing any
- * previous one) for a while; the close button or Escape hides it sooner. tone is 'error' or
- * 'info' and sets the toast's data-tone.
+ * previous one). tone is 'error' or 'info' and sets the toast's data-tone.
  */
 export function createNotifier(toast) {
   const text = toast.querySelector('[data-testid="error-line"]');
@@ -24,7 +24,7 @@ export function createNotifier(toast) {
     text.textContent = String(message);
     toast.dataset.tone = tone === 'info' ? 'info' : 'error';
     toast.dataset.state = 'shown';
-    hideTimer = setTimeout(hide, HIDE_AFTER_MS);
+    if (tone === 'info') hideTimer = setTimeout(hide, INFO_HIDE_AFTER_MS);
   };
 
   closeButton.addEventListener('click', hide);

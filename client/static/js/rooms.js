@@ -65,6 +65,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     conv.checkQueued = false;
     conv.resumeFrom = null; // restored after a reload: the cursor before it
     conv.shownBefore = null; // after a reload: messages up to it were shown before, not new
+    conv.owner = null; // the nick of the member who may close the room, as the server says
     conv.send = (text) => outbox.send(conv, text);
     shell.add(conv);
     remember();
@@ -104,6 +105,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     conv.joined = true;
     conv.sync += 1;
     if (Array.isArray(reply.members)) setMembers(conv, reply.members);
+    setOwner(conv, reply);
     const history = chatMessages(reply.history);
     conv.cursor.begin(since ?? (history.length ? history[0].id - 1 : 0));
     if (since === null) conv.setOlder({ more: reply.more === true });
@@ -128,6 +130,11 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
     });
   }
 
+  /** The member who may close the room (its longest-standing), named by a join or room_info. */
+  function setOwner(conv, update) {
+    if ('owner' in update) conv.owner = typeof update.owner === 'string' ? update.owner : null;
+  }
+
   /** A room's members; they also tell which nicks someone else holds now (see nick.js). */
   function setMembers(conv, members) {
     conv.members = members.map(String);
@@ -140,6 +147,7 @@ export function initRooms({ socket, notify, shell, me, typing, outbox, onRename 
       return;
     }
     if (Array.isArray(info.members)) setMembers(conv, info.members);
+    setOwner(conv, info);
     const who = typeof info.nick === 'string' ? info.nick : null;
     if (who && typeof info.previous_nick === 'string') {
       showRename(conv, info.previous_nick, who, info.msg);

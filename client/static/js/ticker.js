@@ -7,7 +7,8 @@ import { failure } from './notice.js';
 
 // ---- Constants --------------------------------------------------------------------------
 
-const MAX_POINTS = 60;
+const MAX_POINTS = 60; // values kept when the interval is not known yet
+const WINDOW_VALUES = 60; // the chart shows the time this many values take
 
 /** Wire the ticker panel to a /test_conn socket; notify(message) shows an error. */
 export function initTicker({ socket, notify }) {
@@ -23,17 +24,19 @@ export function initTicker({ socket, notify }) {
   const maxEl = byTestId('ticker-max');
   const stateEl = byTestId('ticker-state');
   const toggle = byTestId('ticker-toggle');
-  const chart = createChart(byTestId('ticker-chart'));
 
   // ---- State ----------------------------------------------------------------------------
 
   const state = {
-    points: [], // {data, seq, ts}, oldest first, at most MAX_POINTS
+    points: [], // {data, seq, ts}, oldest first, those of the chart's window of time
     interval: null, // seconds between values, as the server says
     paused: false, // confirmed by the server
     waiting: null, // the values of a connection made while paused: shown once resumed
     busy: false, // a pause or resume request is waiting for its answer
+    flowing: false, // a value has arrived since the latest connect or resume
   };
+
+  const chart = createChart(byTestId('ticker-chart'), { intervalS: () => state.interval });
 
   // ---- Helpers --------------------------------------------------------------------------
 
@@ -49,7 +52,18 @@ export function initTicker({ socket, notify }) {
     maxEl.textContent = values.length ? String(Math.max(...values)) : '–';
     avgEl.textContent = values.length
       ? (values.reduce((sum, value) => sum + value, 0) / values.length).toFixed(1) : '–';
-    chart.setData(state.points);
+    chart.setData(state.points, windowS());
+  }
+
+  /** The seconds of time the chart shows, once the interval is known. */
+  const windowS = () => (state.interval ? WINDOW_VALUES * state.interval : null);
+
+  /** Keep the values of the chart's window of time (or the latest MAX_POINTS). */
+  function trim(points) {
+    const span = windowS();
+    if (span === null || points.length === 0) return points.slice(-MAX_POINTS);
+    const since = points.at(-1).ts - span * 1000;
+    return points.filter((point) => point.ts >= since);
   }
 
   function renderState() {
@@ -63,6 +77,10 @@ export function initTicker({ socket, notify }) {
       stateEl.textContent = 'Offline: the chart resumes when the connection is back.';
     } else if (mode === 'paused') {
       stateEl.textContent = 'Paused: new values are not being received.';
+    } else if (!state.flowing) {
+      stateEl.textContent = state.interval
+        ? `Waiting for the next value (one every ${formatInterval(state.interval)})…`
+        : 'Waiting for the next value…';
     } else {
       stateEl.textContent = state.interval
         ? `Live: a new value every ${formatInterval(state.interval)}.` : 'Live.';
@@ -75,9 +93,12 @@ export function initTicker({ socket, notify }) {
 
   function addValue(value) {
     if (state.paused || !isTickerValue(value) || value.seq <= lastSeq()) return;
-    state.points.push(value);
-    if (state.points.length > MAX_POINTS) state.points.splice(0, state.points.length - MAX_POINTS);
+    state.points = trim([...state.points, value]);
     render();
+    if (!state.flowing) {
+      state.flowing = true;
+      renderState();
+    }
   }
 
   function showPoints(values) {
@@ -92,8 +113,7 @@ export function initTicker({ socket, notify }) {
    */
   function loadHistory(history) {
     if (Number.isFinite(history?.interval) && history.interval > 0) state.interval = history.interval;
-    const values = Array.isArray(history?.values)
-      ? history.values.filter(isTickerValue).slice(-MAX_POINTS) : [];
+    const values = Array.isArray(history?.values) ? trim(history.values.filter(isTickerValue)) : [];
     if (state.paused) {
       state.waiting = values;
     } else {
@@ -108,6 +128,7 @@ export function initTicker({ socket, notify }) {
     try {
       const reply = await request(socket, paused ? 'ticker_pause' : 'ticker_resume');
       state.paused = reply.paused === true;
+      state.flowing = false;
       if (!state.paused && state.waiting) showPoints(state.waiting);
     } catch (error) {
       notify(failure(paused ? 'Could not pause the ticker' : 'Could not resume the ticker', error));
@@ -127,6 +148,7 @@ export function initTicker({ socket, notify }) {
   socket.on('server_response', addValue);
 
   socket.on('connect', () => {
+    state.flowing = false;
     // A new connection is subscribed again: stay paused if the person paused.
     if (state.paused) setPaused(true);
     renderState();
