@@ -326,7 +326,7 @@ class ChatNamespace(AnsweringNamespace):
         nick = self._nick()
         members = self.presence.close_room(room, by=request.sid)
         info = {'kind': 'close', 'msg': f'Room closing: {room}', 'room': room, 'nick': nick,
-                'members': [], 'closing': True}
+                'members': [], 'owner': None, 'closing': True}
         self._emit_room_info(info)
         for sid in members:
             self.typing.stop(sid, room)

@@ -408,7 +408,7 @@ def test_the_other_room_events_take_the_same_names_as_join():
                                    'nick': bob.nick, 'members': [ana.nick],
                                    'owner': ana.nick}),
                     ('room_info', {'kind': 'close', 'msg': f'Room closing: {name}', 'room': name,
-                                   'nick': ana.nick, 'members': [], 'closing': True}),
+                                   'nick': ana.nick, 'members': [], 'owner': None, 'closing': True}),
                 ]
             assert received(ana) == received(bob) == []
             return joined[0]
