@@ -74,6 +74,19 @@ class OrderedRedisManager(socketio.RedisManager):
         self._in_turn = Trampoline()
         self._release_scheduled = False
 
+    def emit(self, event, data, namespace=None, room=None, skip_sid=None, callback=None,
+             to=None, **kwargs):
+        """Send an emit addressed to one client of this worker straight to it.
+
+        python-socketio publishes every emit, a reply to the client being served included,
+        for every worker to decode and drop; ``ignore_queue`` is its own way to skip that.
+        """
+        room = to or room
+        if isinstance(room, str) and self.is_connected(room, namespace or '/'):
+            kwargs['ignore_queue'] = True
+        return super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid,
+                            callback=callback, **kwargs)
+
     def _handle_emit(self, message):
         found = self._numbered(message)
         if found is None:

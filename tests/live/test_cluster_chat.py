@@ -5,6 +5,7 @@ import time
 import pytest
 
 from tests.support.live_server import LiveServer
+from tests.support.queue_listener import QueueListener
 from tests.support.redis_server import RedisServer
 from tests.support.resuming_client import ResumingChatClient
 from tests.support.sio_client import RecordingClient
@@ -97,6 +98,17 @@ def test_room_messages_stored_by_two_workers_at_once_reach_every_member_in_id_or
             ids = [m['id'] for m in reader.wait_for('chat_message', total, timeout=10)]
             assert ids == list(range(1, total + 1)), [
                 (before, after) for before, after in zip(ids, ids[1:]) if after != before + 1]
+
+
+def test_a_reply_to_a_client_of_this_worker_does_not_cross_the_queue(workers, redis_url):
+    a, _ = workers
+    with chat_client(a) as client, QueueListener(redis_url) as queue:
+        assert client.call('my_event', {'data': 'echo'}) == {'ok': True}
+        client.wait_for('my_response', where=lambda r: r.get('data') == 'echo')
+        client.call('my_broadcast_event', {'data': 'all'})
+        # The broadcast must reach the other worker's clients; the echo concerns nobody there.
+        assert queue.emitted_events(0.5) == ['my_response']
+        assert client.wait_for('my_response', where=lambda r: r.get('data') == 'all')
 
 
 def ana_typing_to_bob(a, b):

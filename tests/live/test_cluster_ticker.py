@@ -1,14 +1,13 @@
 """One /test_conn ticker for several run.py workers sharing a real Redis (PUSH_INTERVAL=0.2 s)."""
 import contextlib
-import json
 import re
 import time
 from datetime import datetime
 
 import pytest
-import redis
 
 from tests.support.live_server import LiveServer
+from tests.support.queue_listener import QueueListener
 from tests.support.sio_client import RecordingClient
 
 pytestmark = pytest.mark.live
@@ -43,33 +42,6 @@ def assert_one_tick_per_interval(seen):
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), seqs
     mean_gap = (seen[-1]['ts'] - seen[0]['ts']) / 1000 / (len(seen) - 1)
     assert mean_gap > 0.75 * INTERVAL, (mean_gap, seen)
-
-
-class QueueListener:
-    """Listens on Flask-SocketIO's Redis channel from the test, as one more worker would."""
-
-    def __init__(self, redis_url):
-        self.client = redis.Redis.from_url(redis_url)
-        self.channel = self.client.pubsub(ignore_subscribe_messages=True)
-        self.channel.subscribe('flask-socketio')
-
-    def wait_for_emit(self, event, timeout=5.0):
-        """Wait until an emit of ``event`` crosses the queue, decoding every message as JSON."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            message = self.channel.get_message(timeout=deadline - time.monotonic())
-            if message is not None:
-                packet = json.loads(message['data'])  # a pickle would not load
-                if packet['method'] == 'emit' and packet['event'] == event:
-                    return packet
-        raise AssertionError(f'no {event} emitted through the queue in {timeout}s')
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc_info):
-        self.channel.close()
-        self.client.close()
 
 
 def logged(worker, pattern, timeout=5.0):

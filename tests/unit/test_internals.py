@@ -52,3 +52,10 @@ def test_every_emit_a_redis_manager_delivers_passes_through_handle_emit():
     source = inspect.getsource(socketio.PubSubManager.emit)
     assert "message = {'method': 'emit', 'event': event, 'data': data," in source
     assert "'namespace': namespace, 'room': room," in source
+
+
+def test_an_emit_may_skip_the_queue_and_be_delivered_here():
+    source = inspect.getsource(socketio.PubSubManager.emit)
+    assert "if kwargs.get('ignore_queue'):" in source
+    assert parameters(socketio.PubSubManager.emit)[:8] == [
+        'self', 'event', 'data', 'namespace', 'room', 'skip_sid', 'callback', 'to']
