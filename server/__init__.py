@@ -1,6 +1,8 @@
 """Application factory: configuration, the Socket.IO extension, routes and namespaces."""
 import secrets
+import time
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import redis
 from flask import Flask
@@ -8,7 +10,7 @@ from gevent.threadpool import ThreadPool
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from config import DevelopmentConfig
+from config import ConfigError, DevelopmentConfig
 from server import http
 from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
@@ -36,6 +38,8 @@ QUEUE_ORDER_FIRST_HOLD_S = 0.2
 # Connections to the queue's Redis one worker may open for publishing (redis-py's default of
 # 100 fails the 101st emit in flight). Each is held for one round trip, so this is headroom.
 QUEUE_CONNECTIONS = 1000
+# How long a starting worker waits for the queue's Redis to answer before refusing to start.
+QUEUE_START_TIMEOUT_S = 5.0
 
 
 def create_app(config=DevelopmentConfig, overrides=None):
@@ -44,6 +48,8 @@ def create_app(config=DevelopmentConfig, overrides=None):
     app = Flask(__name__, static_folder=str(http.CLIENT_DIR / 'static'), static_url_path='/static')
     app.config.from_object(config)
     app.config.update(overrides or {})
+    if app.config['MESSAGE_QUEUE']:
+        _require_answer(app.config['MESSAGE_QUEUE'])
 
     socketio.init_app(
         app,
@@ -90,6 +96,37 @@ def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
         stop_serving(timeout)
     app.extensions['chat'].store.close()
     app.extensions['chat'].presence.close()
+
+
+def _require_answer(url):
+    """Refuse to start on a Redis that does not answer, which else would only fill the log.
+
+    It is given a few seconds: a Redis started beside the workers may still be on its way.
+    """
+    client = redis.Redis.from_url(url, socket_timeout=1, socket_connect_timeout=1,
+                                  retry=Retry(NoBackoff(), 0))
+    deadline = time.monotonic() + QUEUE_START_TIMEOUT_S
+    try:
+        while True:
+            try:
+                client.ping()
+                return
+            except redis.RedisError as error:
+                wrong_password = isinstance(error, redis.AuthenticationError)
+                if wrong_password or time.monotonic() >= deadline:
+                    raise ConfigError(f'MESSAGE_QUEUE {_without_password(url)} does not answer '
+                                      f'({type(error).__name__}: {error}); start Redis there '
+                                      f'or fix the URL') from error
+                time.sleep(0.25)
+    finally:
+        client.close()
+
+
+def _without_password(url):
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(netloc=parts.netloc.replace(f':{parts.password}@', ':***@', 1)).geturl()
 
 
 def _client_manager(config):

@@ -54,6 +54,17 @@ def test_a_message_queue_the_server_cannot_use_is_refused_at_start(tmp_path, que
     assert_one_line_and_exit_2(result, r'^configuration error: .*(MESSAGE_QUEUE|Port)')
 
 
+def test_a_message_queue_nothing_answers_at_is_refused_at_start(tmp_path):
+    with socket.socket() as closed:
+        closed.bind(('127.0.0.1', 0))
+        port = closed.getsockname()[1]  # bound, never listening: connections are refused
+        result = run_briefly(tmp_path, MESSAGE_QUEUE=f'redis://:hunter2@127.0.0.1:{port}/0')
+    assert_one_line_and_exit_2(
+        result, rf'^configuration error: MESSAGE_QUEUE redis://:\*\*\*@127.0.0.1:{port}/0 does '
+                r'not answer \(ConnectionError: .*\); start Redis there or fix the URL$')
+    assert 'hunter2' not in result.stderr
+
+
 def test_a_database_in_a_folder_that_does_not_exist_is_refused_not_created(tmp_path):
     missing = tmp_path / 'no-such-folder'
     result = run_briefly(tmp_path, DATABASE_URL=f'sqlite:///{missing / "chat.db"}')
