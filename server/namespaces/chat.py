@@ -3,9 +3,6 @@ import dataclasses
 import functools
 import logging
 
-from flask import request
-from flask_socketio import emit, join_room, leave_room
-
 from server.chat import sessions, validation
 from server.chat.limits import Verdict
 from server.errors import ClientError
@@ -93,20 +90,20 @@ class ChatNamespace(AnsweringNamespace):
 
     def on_connect(self, auth=None):
         """Greet the client with its nick and session token, taking over its stale connection."""
-        if self.limiter.check(self._connection_of(request.sid)) is not Verdict.ALLOW:
+        if self.limiter.check(self._connection_of(self.sid)) is not Verdict.ALLOW:
             raise ConnectionRefusedError('rate_limited')
         token = sessions.presented_token(auth) or sessions.new_token()
         key = sessions.session_key(token)
-        arrival = self.presence.connect(request.sid, self._wanted_nick(auth), key)
+        arrival = self.presence.connect(self.sid, self._wanted_nick(auth), key)
         if arrival.displaced is not None:
             self._close_displaced(arrival.displaced)
         for room in arrival.rooms:  # a session resumed: it is still in its rooms
-            join_room(room_key(room))
+            self.enter_room(self.sid, room_key(room))
         # Its old connection may have died with its worker, typing flag and all: a client
         # that has just connected is typing nowhere.
-        self._clear_typing(arrival.nick, arrival.rooms, skip_sid=request.sid)
-        emit('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token,
-                             'user_id': sessions.user_id(key)})
+        self._clear_typing(arrival.nick, arrival.rooms, skip_sid=self.sid)
+        self.reply('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token,
+                                   'user_id': sessions.user_id(key)})
         log.info('chat client connected')
 
     def on_disconnect(self, reason=None):
@@ -116,7 +113,7 @@ class ChatNamespace(AnsweringNamespace):
         member's disconnect right here, inside this one; queued, a room full of dead clients
         is announced in a flat loop, and one failure to tell a member keeps nobody in a room.
         """
-        sid = request.sid
+        sid = self.sid
         log.info('chat client disconnected (%s)', reason or 'unknown reason')
         typing_rooms = self.typing.stop_client(sid)
         if typing_rooms and self.presence.is_connected(sid):
@@ -179,7 +176,7 @@ class ChatNamespace(AnsweringNamespace):
     @replies
     def on_my_event(self, payload):
         data = validation.message_text(payload, 'data', self.limits.max_message_length)
-        emit('my_response', {'data': data})
+        self.reply('my_response', {'data': data})
 
     @replies
     def on_my_broadcast_event(self, payload):
@@ -189,9 +186,9 @@ class ChatNamespace(AnsweringNamespace):
     @replies
     def on_set_nick(self, payload):
         nick = validation.nick(payload, 'nick', self.limits.max_nick_length)
-        old = self.presence.set_nick(request.sid, nick)
+        old = self.presence.set_nick(self.sid, nick)
         if old != nick:
-            for room in self.presence.rooms(request.sid):
+            for room in self.presence.rooms(self.sid):
                 self._announce(room, 'rename', f'{old} is now known as {nick}', nick,
                                previous_nick=old)
         return {'nick': nick}
@@ -246,7 +243,7 @@ class ChatNamespace(AnsweringNamespace):
         self._require_member(room)
         nick = self._nick()
         message, duplicate = self.store.append(room, nick, text,
-                                               self.presence.key(request.sid), client_id)
+                                               self.presence.key(self.sid), client_id)
         if not duplicate:
             self._stop_typing(room, nick)
             self.emit('chat_message', message.to_dict(), room=room_key(room))
@@ -274,9 +271,9 @@ class ChatNamespace(AnsweringNamespace):
         nick = self._nick()
         if not typing:
             self._stop_typing(room, nick)
-        elif self.typing.start(request.sid, room):
+        elif self.typing.start(self.sid, room):
             self.typing_expiry.start()
-            self._send_typing(room, nick, True, skip_sid=request.sid)
+            self._send_typing(room, nick, True, skip_sid=self.sid)
         return {'room': room, 'typing': typing}
 
     @replies
@@ -285,7 +282,7 @@ class ChatNamespace(AnsweringNamespace):
         text = validation.message_text(payload, 'text', self.limits.max_message_length)
         client_id = validation.optional_client_id(payload)
         to_id = validation.optional_user_id(payload, 'to_id')
-        sender_key = self.presence.key(request.sid)
+        sender_key = self.presence.key(self.sid)
         # A retry of a send that was stored is answered as such whatever became of the nick.
         stored = self.store.stored_direct(sender_key, client_id) if client_id else None
         if stored is not None:
@@ -301,7 +298,7 @@ class ChatNamespace(AnsweringNamespace):
             self._nick(), self.presence.nick(recipient_sid), text,
             sender_key=sender_key, recipient_key=recipient_key, client_id=client_id)
         if not duplicate:
-            emit('direct_message', message.to_dict(), to=recipient_sid)
+            self.emit('direct_message', message.to_dict(), room=recipient_sid)
         return {**message.to_dict(), 'duplicate': duplicate}
 
     @replies
@@ -313,7 +310,7 @@ class ChatNamespace(AnsweringNamespace):
                                           self.limits.max_history_page)
         if before_id is not None and since_id is not None:
             raise ClientError('bad_request', 'give "before_id" or "since_id", not both')
-        key = self.presence.key(request.sid)
+        key = self.presence.key(self.sid)
         if before_id is not None:
             page = self.store.direct_before(key, before_id, limit)
         else:
@@ -324,7 +321,7 @@ class ChatNamespace(AnsweringNamespace):
     def on_close_room(self, payload):
         room = self._member_room(payload)
         nick = self._nick()
-        members = self.presence.close_room(room, by=request.sid)
+        members = self.presence.close_room(room, by=self.sid)
         info = {'kind': 'close', 'msg': f'Room closing: {room}', 'room': room, 'nick': nick,
                 'members': [], 'owner': None, 'closing': True}
         self._emit_room_info(info)
@@ -339,8 +336,8 @@ class ChatNamespace(AnsweringNamespace):
         After an abrupt drop the old connection keeps the nick until the ping timeout; the
         client reconnecting with the same session token is the same person, so it wins.
         """
-        log.info('session resumed on %s; closing its old connection %s', request.sid, holder)
-        emit('session_moved', {}, to=holder)
+        log.info('session resumed on %s; closing its old connection %s', self.sid, holder)
+        self.emit('session_moved', {}, room=holder)
         self.socketio.server.disconnect(holder, namespace=self.namespace)
 
     def _wanted_nick(self, auth):
@@ -361,23 +358,23 @@ class ChatNamespace(AnsweringNamespace):
         return room
 
     def _nick(self):
-        return self.presence.nick(request.sid)
+        return self.presence.nick(self.sid)
 
     def _require_member(self, room):
         # The client's own rooms are known to this worker: no shared state is asked (the
         # check holds, and room messages go on locally, while Redis is out of reach).
-        if not in_room(self.socketio.server, request.sid, self.namespace, room_key(room)):
+        if not in_room(self.socketio.server, self.sid, self.namespace, room_key(room)):
             raise ClientError('not_in_room', f'you are not in room "{room}"')
 
     def _enter(self, room):
         """Make the client a member of the room, within the caps; return False if it was one."""
-        joined = self.presence.join(request.sid, room)
-        join_room(room_key(room))  # also when a resumed session is a member already
+        joined = self.presence.join(self.sid, room)
+        self.enter_room(self.sid, room_key(room))  # also when a resumed session is a member
         return joined
 
     def _exit(self, room):
-        self.presence.leave(request.sid, room)
-        leave_room(room_key(room))
+        self.presence.leave(self.sid, room)
+        self.leave_room(self.sid, room_key(room))
 
     def _join_page(self, room, since_id):
         if since_id is None:
@@ -385,8 +382,8 @@ class ChatNamespace(AnsweringNamespace):
         return self.store.since(room, since_id, self.limits.max_history_page)
 
     def _stop_typing(self, room, nick):
-        if self.typing.stop(request.sid, room):
-            self._send_typing(room, nick, False, skip_sid=request.sid)
+        if self.typing.stop(self.sid, room):
+            self._send_typing(room, nick, False, skip_sid=self.sid)
 
     def _clear_typing(self, nick, rooms, skip_sid):
         for room in rooms:

@@ -1,6 +1,4 @@
 """The /test_conn namespace: every client receives the ticker's values unless it pauses."""
-from flask_socketio import emit, join_room, leave_room
-
 from server.namespaces.replies import AnsweringNamespace, replies
 
 SUBSCRIBERS = 'ticker:subscribers'
@@ -14,8 +12,9 @@ class TickerNamespace(AnsweringNamespace):
         self.ticker = ticker
 
     def on_connect(self, auth=None):
-        join_room(SUBSCRIBERS)
-        emit('ticker_history', {'values': self.ticker.history(), 'interval': self.ticker.interval})
+        self.enter_room(self.sid, SUBSCRIBERS)
+        self.reply('ticker_history', {'values': self.ticker.history(),
+                                      'interval': self.ticker.interval})
         self.ticker.client_connected()
 
     def on_disconnect(self, reason=None):
@@ -23,10 +22,10 @@ class TickerNamespace(AnsweringNamespace):
 
     @replies
     def on_ticker_pause(self, payload):
-        leave_room(SUBSCRIBERS)
+        self.leave_room(self.sid, SUBSCRIBERS)
         return {'paused': True}
 
     @replies
     def on_ticker_resume(self, payload):
-        join_room(SUBSCRIBERS)
+        self.enter_room(self.sid, SUBSCRIBERS)
         return {'paused': False}
