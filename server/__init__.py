@@ -11,7 +11,7 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from config import ConfigError, DevelopmentConfig
-from server import http
+from server import http, jsonwire
 from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
 from server.chat.redis_presence import RedisPresence
@@ -19,7 +19,8 @@ from server.chat.store import open_store
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
-from server.namespaces.internals import OrderedRedisManager, close_every_transport
+from server.namespaces.internals import (OrderedRedisManager, close_every_transport,
+                                         unmask_frames_in_c)
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.sequencer import Sequencer
@@ -55,6 +56,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
         app,
         async_mode=app.config['ASYNC_MODE'],
         client_manager=_client_manager(app.config),
+        json=jsonwire,
         cors_allowed_origins=app.config['CORS_ALLOWED_ORIGINS'] or None,
         ping_interval=app.config['PING_INTERVAL'],
         ping_timeout=app.config['PING_TIMEOUT'],
@@ -67,6 +69,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
         async_handlers=False,
     )
     guard_client_events(socketio.server)
+    unmask_frames_in_c()
     app.register_blueprint(http.bp)
 
     app.extensions['ticker'] = ticker = _make_ticker(app.config)

@@ -1,14 +1,17 @@
-"""The one module that reaches into python-socketio's and python-engineio's private parts.
+"""The one module that reaches into python-socketio's, python-engineio's and gevent-websocket's
+private parts.
 
 Pinned by requirements.txt; ``tests/unit/test_internals.py`` fails if an upgrade changes any of
 what is relied on here: closing a client's whole connection without waiting (python-socketio
 only offers a blocking form), wrapping how the server takes in messages and events, asking
-whether a client is in a room without walking every room, and putting the emits that come
-through the Redis queue in order.
+whether a client is in a room without walking every room, putting the emits that come
+through the Redis queue in order, and unmasking WebSocket frames in C.
 """
 import functools
 
 import socketio
+from geventwebsocket.websocket import Header
+from wsaccel.xormask import XorMaskerSimple
 
 from server.tasks import Trampoline
 
@@ -109,3 +112,17 @@ class OrderedRedisManager(socketio.RedisManager):
     def _deliver(self, messages):
         for message in messages:
             super()._handle_emit(message)
+
+
+def unmask_frames_in_c():
+    """Make gevent-websocket unmask client frames with wsaccel's C instead of a Python loop.
+
+    Every frame a client sends is masked; gevent-websocket XORs it byte by byte in Python, which
+    costs microseconds per frame and seconds per large one. (It already validates UTF-8 with
+    wsaccel when that is installed.)
+    """
+    Header.mask_payload = Header.unmask_payload = _xor_with_mask
+
+
+def _xor_with_mask(header, payload):
+    return XorMaskerSimple(header.mask).process(payload)

@@ -12,6 +12,8 @@ import contextvars
 import functools
 import logging
 
+import gevent
+import greenlet
 from flask_socketio import Namespace
 
 from server.errors import ClientError
@@ -31,16 +33,29 @@ RESERVED_EVENTS = LIFECYCLE_EVENTS | {'connect_error'}
 def guard_client_events(server):
     """Wrap the server's handling of what clients send.
 
-    Every inbound message yields to the other greenlets once handled: a connection whose
-    socket buffer never runs dry (a flooder) would otherwise keep its reader greenlet busy,
-    starving every other client and even the writer that would close it. Client events named
+    A connection whose socket buffer never runs dry (a flooder) would keep its reader greenlet
+    busy, starving every other client and even the writer that would close it; so a message
+    read without waiting first yields to the other greenlets. Client events named
     like lifecycle events are dropped, and each event records whether it asked for an ack.
     """
+    loop_turn = _loop_turn(server)
+
     def handle_message_fairly(handle, eio_sid, data):
+        if loop_turn is None:
+            try:
+                return handle(eio_sid, data)
+            finally:
+                server.sleep(0)
+        # Under gevent, yield only when the reader got this message without waiting since it
+        # handled its last one (the event loop has not turned meanwhile): a client whose
+        # messages come one at a time, as most do, has let the others run while it waited.
+        reader = greenlet.getcurrent()
+        if getattr(reader, 'relay_turn', None) == loop_turn():
+            server.sleep(0)
         try:
             return handle(eio_sid, data)
         finally:
-            server.sleep(0)
+            reader.relay_turn = loop_turn()
 
     def guarded_dispatch(dispatch, srv, sid, eio_sid, data, namespace, ack_id):
         if not data or not isinstance(data[0], str) or data[0] in RESERVED_EVENTS:
@@ -54,6 +69,13 @@ def guard_client_events(server):
 
     wrap_inbound_messages(server, handle_message_fairly)
     wrap_event_dispatch(server, guarded_dispatch)
+
+
+def _loop_turn(server):
+    """Return a function giving the time of the gevent loop's current turn; None off gevent."""
+    if server.async_mode != 'gevent':
+        return None
+    return gevent.get_hub().loop.now
 
 
 def replies(handler):

@@ -8,7 +8,10 @@ import inspect
 import engineio
 import socketio
 
-from server.namespaces.internals import in_room
+import geventwebsocket.utf8validator
+from geventwebsocket.websocket import Header, WebSocket
+
+from server.namespaces.internals import in_room, unmask_frames_in_c
 
 
 def parameters(function):
@@ -59,3 +62,13 @@ def test_an_emit_may_skip_the_queue_and_be_delivered_here():
     assert "if kwargs.get('ignore_queue'):" in source
     assert parameters(socketio.PubSubManager.emit)[:8] == [
         'self', 'event', 'data', 'namespace', 'room', 'skip_sid', 'callback', 'to']
+
+
+def test_gevent_websocket_unmasks_each_frame_through_its_header_and_validates_with_wsaccel():
+    assert 'payload = header.unmask_payload(payload)' in inspect.getsource(WebSocket.read_frame)
+    assert geventwebsocket.utf8validator.Utf8Validator.__module__ == 'wsaccel.utf8validator'
+    unmask_frames_in_c()
+    header = Header(length=9)
+    header.mask = b'\x01\x02\x03\x04'
+    masked = bytes(b ^ header.mask[i % 4] for i, b in enumerate(b'relay rox'))
+    assert bytes(header.unmask_payload(masked)) == b'relay rox'
