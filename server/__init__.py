@@ -12,6 +12,7 @@ from redis.retry import Retry
 
 from config import ConfigError, DevelopmentConfig
 from server import http, jsonwire
+from server.edge import Edge
 from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
 from server.chat.redis_presence import RedisPresence
@@ -20,7 +21,7 @@ from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
 from server.namespaces.internals import (OrderedRedisManager, close_every_transport,
-                                         unmask_frames_in_c)
+                                         limit_websocket_messages, unmask_frames_in_c)
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.sequencer import Sequencer
@@ -68,15 +69,20 @@ def create_app(config=DevelopmentConfig, overrides=None):
         # latency). Handlers therefore never wait on the client that sent the event.
         async_handlers=False,
     )
-    guard_client_events(socketio.server)
+    limiter = RateLimiter(app.config['RATE_LIMIT_PER_SECOND'], app.config['RATE_LIMIT_BURST'],
+                          app.config['FLOOD_STRIKES'])
+    guard_client_events(socketio.server, limiter)
     unmask_frames_in_c()
+    # Engine.IO's own framing adds a byte or two to a Socket.IO packet of MAX_PAYLOAD_BYTES.
+    limit_websocket_messages(app.config['MAX_PAYLOAD_BYTES'] + 16)
     app.register_blueprint(http.bp)
+    app.wsgi_app = Edge(app.wsgi_app)  # outside Flask-SocketIO's middleware: sees everything
 
     app.extensions['ticker'] = ticker = _make_ticker(app.config)
-    app.extensions['chat'] = chat = _make_chat(app.config, app.root_path)
+    app.extensions['chat'] = chat = _make_chat(app.config, app.root_path, limiter)
     socketio.on_namespace(chat)
     chat.start_tasks()
-    socketio.on_namespace(TickerNamespace(TICKER_NAMESPACE, ticker))
+    socketio.on_namespace(TickerNamespace(TICKER_NAMESPACE, ticker, limiter))
     return app
 
 
@@ -161,7 +167,7 @@ def _periodic(name, interval, action, quiet=False):
                         socketio.server.eio.create_event, quiet=quiet)
 
 
-def _make_chat(config, app_root):
+def _make_chat(config, app_root, limiter):
     project_root = Path(app_root).parent
     # SQLite blocks its caller: under gevent its calls run in one OS thread of their own (one
     # at a time, so they need no lock) and the loop serves everyone else meanwhile; on the
@@ -172,8 +178,7 @@ def _make_chat(config, app_root):
         presence=_make_presence(config),
         store=open_store(config['DATABASE_URL'], project_root, run_blocking=run_blocking),
         typing=TypingTracker(config['TYPING_TIMEOUT']),
-        limiter=RateLimiter(config['RATE_LIMIT_PER_SECOND'], config['RATE_LIMIT_BURST'],
-                            config['FLOOD_STRIKES']),
+        limiter=limiter,
         limits=ChatLimits.from_config(config),
         periodic=_periodic,
         grace=config['RECONNECT_GRACE'],

@@ -14,12 +14,6 @@ VENDOR_FILES = {
     'uPlot.min.css': 'uplot/dist/uPlot.min.css',
 }
 
-CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; style-src 'self'; "
-    "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
-    "frame-ancestors 'none'; form-action 'self'"
-)
-
 bp = Blueprint('http', __name__)
 
 
@@ -42,12 +36,3 @@ def vendor(name):
 def healthz():
     """Report that the process serves requests."""
     return jsonify(status='ok')
-
-
-@bp.after_app_request
-def secure_headers(response):
-    """Forbid framing, sniffing and any script or connection to another host."""
-    response.headers.setdefault('Content-Security-Policy', CONTENT_SECURITY_POLICY)
-    response.headers.setdefault('X-Content-Type-Options', 'nosniff')
-    response.headers.setdefault('Referrer-Policy', 'no-referrer')
-    return response

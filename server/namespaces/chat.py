@@ -4,10 +4,9 @@ import functools
 import logging
 
 from server.chat import sessions, validation
-from server.chat.limits import Verdict
 from server.errors import ClientError
 from server.namespaces.internals import close_transport, in_room
-from server.namespaces.replies import LIFECYCLE_EVENTS, AnsweringNamespace, replies
+from server.namespaces.replies import AnsweringNamespace, replies
 from server.tasks import Trampoline
 
 log = logging.getLogger(__name__)
@@ -43,11 +42,10 @@ class ChatNamespace(AnsweringNamespace):
 
     def __init__(self, namespace, presence, store, typing, limiter, limits, periodic,
                  grace=0.0, heartbeat=None):
-        super().__init__(namespace)
+        super().__init__(namespace, limiter)
         self.presence = presence
         self.store = store
         self.typing = typing
-        self.limiter = limiter
         self.limits = limits
         self.announcements = Trampoline()
         self.typing_expiry = periodic('typing-expiry', min(1.0, typing.timeout / 2),
@@ -60,38 +58,9 @@ class ChatNamespace(AnsweringNamespace):
         self.presence_upkeep = periodic('presence-upkeep', heartbeat or min(1.0, grace / 2 or 1.0),
                                         self.keep_presence, quiet=True)
 
-    def trigger_event(self, event, *args):
-        """Rate-limit every client event, known or not, before it is dispatched."""
-        if event in LIFECYCLE_EVENTS:
-            return super().trigger_event(event, *args)
-        sid = args[0]
-        verdict = self.limiter.check(self._connection_of(sid))
-        if verdict is Verdict.DISCONNECT:
-            self._drop_flooder(sid)
-            return None
-        if verdict is Verdict.REFUSE:
-            return self.refuse(event, sid, 'rate_limited', 'too many events; slow down')
-        return super().trigger_event(event, *args)
-
-    def _connection_of(self, sid):
-        # Allowances belong to the transport, not to the namespace sid, so that leaving and
-        # rejoining /chat on the same connection does not buy a fresh burst.
-        return self.socketio.server.manager.eio_sid_from_sid(sid, self.namespace)
-
-    def _drop_flooder(self, sid):
-        # The namespace disconnect tells the client it was put out ("io server disconnect",
-        # which socket.io clients do not retry by themselves); closing the transport as well
-        # stops the server from reading, and so paying for, whatever it still sends.
-        log.warning('disconnecting %s: it kept flooding /chat', sid)
-        server = self.socketio.server
-        eio_sid = server.manager.eio_sid_from_sid(sid, self.namespace)
-        server.disconnect(sid, namespace=self.namespace)
-        close_transport(server, eio_sid)
-
     def on_connect(self, auth=None):
         """Greet the client with its nick and session token, taking over its stale connection."""
-        if self.limiter.check(self._connection_of(self.sid)) is not Verdict.ALLOW:
-            raise ConnectionRefusedError('rate_limited')
+        self.count_connect()
         token = sessions.presented_token(auth) or sessions.new_token()
         key = sessions.session_key(token)
         arrival = self.presence.connect(self.sid, self._wanted_nick(auth), key)

@@ -5,12 +5,17 @@ Pinned by requirements.txt; ``tests/unit/test_internals.py`` fails if an upgrade
 what is relied on here: closing a client's whole connection without waiting (python-socketio
 only offers a blocking form), wrapping how the server takes in messages and events, asking
 whether a client is in a room without walking every room, putting the emits that come
-through the Redis queue in order, and unmasking WebSocket frames in C.
+through the Redis queue in order, and reading WebSocket frames within a size limit and
+unmasking them in C.
 """
 import functools
+import socket
+import struct
 
+import geventwebsocket.handler
 import socketio
-from geventwebsocket.websocket import Header
+from geventwebsocket.exceptions import ProtocolError, WebSocketError
+from geventwebsocket.websocket import Header, WebSocket
 from wsaccel.xormask import XorMaskerSimple
 
 from server.tasks import Trampoline
@@ -126,3 +131,50 @@ def unmask_frames_in_c():
 
 def _xor_with_mask(header, payload):
     return XorMaskerSimple(header.mask).process(payload)
+
+
+class LimitedWebSocket(WebSocket):
+    """gevent-websocket's WebSocket, refusing a message over ``limit`` bytes from its header.
+
+    gevent-websocket reads whatever length a frame header announces, and engineio checks the
+    size only once the whole message is in: a client announcing 40 MB made the server read and
+    unmask 40 MB first. Here a frame, or a fragmented message, over the limit ends the
+    connection with close code 1009 before its payload is read.
+    """
+
+    __slots__ = ('message_bytes',)
+    limit = None
+    CLOSE_TOO_BIG = struct.pack('!H', 1009) + b'message too big'
+
+    def read_frame(self):
+        """Read one frame, as gevent-websocket does, unless it takes the message over the limit."""
+        header = Header.decode_header(self.stream)
+        counted = getattr(self, 'message_bytes', 0)
+        if header.opcode in (self.OPCODE_TEXT, self.OPCODE_BINARY):
+            counted = header.length
+        elif header.opcode == self.OPCODE_CONTINUATION:
+            counted += header.length
+        self.message_bytes = counted
+        if self.limit is not None and max(header.length, counted) > self.limit:
+            self.send_frame(self.CLOSE_TOO_BIG, self.OPCODE_CLOSE)
+            # gevent-websocket's receive() takes a socket error as the connection's end.
+            raise socket.error(f'a WebSocket message of over {self.limit} bytes')
+        if header.flags:
+            raise ProtocolError
+        if not header.length:
+            return header, b''
+        try:
+            payload = self.raw_read(header.length)
+        except OSError:
+            payload = b''
+        if len(payload) != header.length:
+            raise WebSocketError('Unexpected EOF reading frame payload')
+        if header.mask:
+            payload = header.unmask_payload(payload)
+        return header, payload
+
+
+def limit_websocket_messages(limit):
+    """Make gevent-websocket's handler read every connection with ``LimitedWebSocket``."""
+    LimitedWebSocket.limit = limit
+    geventwebsocket.handler.WebSocket = LimitedWebSocket

@@ -16,8 +16,10 @@ import gevent
 import greenlet
 from flask_socketio import Namespace
 
+from server.chat.limits import Verdict
 from server.errors import ClientError
-from server.namespaces.internals import wrap_event_dispatch, wrap_inbound_messages
+from server.namespaces.internals import (close_transport, wrap_event_dispatch,
+                                         wrap_inbound_messages)
 
 log = logging.getLogger(__name__)
 
@@ -30,20 +32,49 @@ LIFECYCLE_EVENTS = frozenset({'connect', 'disconnect'})
 RESERVED_EVENTS = LIFECYCLE_EVENTS | {'connect_error'}
 
 
-def guard_client_events(server):
+# Undecodable packets one connection may send before it is closed; each also counts against
+# its rate limit, and only its first is logged.
+GARBAGE_LIMIT = 5
+GARBAGE_SENDERS_REMEMBERED = 10_000
+
+
+def guard_client_events(server, limiter=None):
     """Wrap the server's handling of what clients send.
 
     A connection whose socket buffer never runs dry (a flooder) would keep its reader greenlet
     busy, starving every other client and even the writer that would close it; so a message
     read without waiting first yields to the other greenlets. Client events named
     like lifecycle events are dropped, and each event records whether it asked for an ack.
+    A packet that cannot be decoded is logged once per connection, without a traceback, and
+    counts against the ``limiter``; a connection that keeps sending them is closed.
     """
     loop_turn = _loop_turn(server)
+    garbage = {}  # eio_sid -> undecodable packets it sent
 
-    def handle_message_fairly(handle, eio_sid, data):
+    def handle(take, eio_sid, data):
+        try:
+            return take(eio_sid, data)
+        except ValueError as error:  # python-socketio could not decode the packet
+            refuse_garbage(eio_sid, error)
+            return None
+
+    def refuse_garbage(eio_sid, error):
+        if len(garbage) >= GARBAGE_SENDERS_REMEMBERED:
+            garbage.clear()
+        count = garbage[eio_sid] = garbage.get(eio_sid, 0) + 1
+        if count == 1:
+            log.info('undecodable packet from connection %s (%s); any more are not logged',
+                     eio_sid, error)
+        flooding = limiter is not None and limiter.check(eio_sid) is Verdict.DISCONNECT
+        if count >= GARBAGE_LIMIT or flooding:
+            log.warning('closing connection %s: it kept sending undecodable packets', eio_sid)
+            del garbage[eio_sid]
+            close_transport(server, eio_sid)
+
+    def handle_message_fairly(take, eio_sid, data):
         if loop_turn is None:
             try:
-                return handle(eio_sid, data)
+                return handle(take, eio_sid, data)
             finally:
                 server.sleep(0)
         # Under gevent, yield only when the reader got this message without waiting since it
@@ -53,7 +84,7 @@ def guard_client_events(server):
         if getattr(reader, 'relay_turn', None) == loop_turn():
             server.sleep(0)
         try:
-            return handle(eio_sid, data)
+            return handle(take, eio_sid, data)
         finally:
             reader.relay_turn = loop_turn()
 
@@ -105,7 +136,9 @@ def replies(handler):
 
 
 class AnsweringNamespace(Namespace):
-    """A namespace that refuses, rather than ignores, an event it has no handler for.
+    """A namespace that refuses, rather than ignores, an event it has no handler for, and
+    rate-limits every event, known or not, with ``limiter`` (shared by the namespaces, so one
+    connection has one allowance).
 
     Flask-SocketIO builds a Flask request context around every event (a ``Request`` from the
     handshake's environ, URL matching, the cookie session), which was a fifth of the server's
@@ -114,6 +147,10 @@ class AnsweringNamespace(Namespace):
     ``flask.request``, and send with the namespace's own methods (``self.emit(..., room=sid)``,
     ``self.enter_room``), never with ``flask_socketio.emit`` or ``join_room``.
     """
+
+    def __init__(self, namespace, limiter=None):
+        super().__init__(namespace)
+        self.limiter = limiter
 
     @property
     def sid(self):
@@ -126,6 +163,11 @@ class AnsweringNamespace(Namespace):
         try:
             if event in LIFECYCLE_EVENTS:
                 return super().trigger_event(event, *args)
+            verdict = self._verdict(args[0])
+            if verdict is Verdict.DISCONNECT:
+                return self._drop_flooder(args[0])
+            if verdict is Verdict.REFUSE:
+                return self.refuse(event, args[0], 'rate_limited', 'too many events; slow down')
             handler = getattr(self, f'on_{event}', None)
             if handler is None:
                 return self.refuse(event, args[0], 'unknown_event',
@@ -133,6 +175,33 @@ class AnsweringNamespace(Namespace):
             return handler(*args[1:])
         finally:
             _current_sid.reset(token)
+
+    def count_connect(self):
+        """Count a connect against the connection's allowance; refuse it when over."""
+        if self._verdict(self.sid) is not Verdict.ALLOW:
+            raise ConnectionRefusedError('rate_limited')
+
+    def connection_of(self, sid):
+        """Return the Engine.IO connection of a client of this namespace.
+
+        Allowances belong to the connection, not to the namespace sid, so that leaving and
+        rejoining a namespace, or using both, does not buy a fresh burst.
+        """
+        return self.server.manager.eio_sid_from_sid(sid, self.namespace)
+
+    def _verdict(self, sid):
+        if self.limiter is None:
+            return Verdict.ALLOW
+        return self.limiter.check(self.connection_of(sid))
+
+    def _drop_flooder(self, sid):
+        # The namespace disconnect tells the client it was put out ("io server disconnect",
+        # which socket.io clients do not retry by themselves); closing the transport as well
+        # stops the server from reading, and so paying for, whatever it still sends.
+        log.warning('disconnecting %s: it kept flooding %s', sid, self.namespace)
+        eio_sid = self.connection_of(sid)
+        self.server.disconnect(sid, namespace=self.namespace)
+        close_transport(self.server, eio_sid)
 
     def reply(self, event, data):
         """Send ``event`` to the client being served alone."""

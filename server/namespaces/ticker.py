@@ -7,11 +7,12 @@ SUBSCRIBERS = 'ticker:subscribers'
 class TickerNamespace(AnsweringNamespace):
     """Handlers for /test_conn; the values come from one shared ``Ticker``."""
 
-    def __init__(self, namespace, ticker):
-        super().__init__(namespace)
+    def __init__(self, namespace, ticker, limiter=None):
+        super().__init__(namespace, limiter)
         self.ticker = ticker
 
     def on_connect(self, auth=None):
+        self.count_connect()
         self.enter_room(self.sid, SUBSCRIBERS)
         self.reply('ticker_history', {'values': self.ticker.history(),
                                       'interval': self.ticker.interval})

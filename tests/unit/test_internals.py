@@ -72,3 +72,14 @@ def test_gevent_websocket_unmasks_each_frame_through_its_header_and_validates_wi
     header.mask = b'\x01\x02\x03\x04'
     masked = bytes(b ^ header.mask[i % 4] for i, b in enumerate(b'relay rox'))
     assert bytes(header.unmask_payload(masked)) == b'relay rox'
+
+
+def test_gevent_websocket_builds_its_websocket_by_the_module_name_and_reads_frames_so():
+    import geventwebsocket.handler
+    handler_source = inspect.getsource(geventwebsocket.handler.WebSocketHandler)
+    assert 'self.websocket = WebSocket(self.environ, Stream(self), self)' in handler_source
+    reader = inspect.getsource(WebSocket.read_frame)
+    for step in ('header = Header.decode_header(self.stream)', 'if header.flags:',
+                 'payload = self.raw_read(header.length)', 'header.unmask_payload(payload)'):
+        assert step in reader, step
+    assert 'self.close()' in inspect.getsource(WebSocket.receive)  # a socket error ends it
