@@ -6,6 +6,7 @@ before anything subtler does, and internals.py is the one module to adapt.
 import inspect
 
 import engineio
+import engineio.socket
 import socketio
 
 import geventwebsocket.utf8validator
@@ -83,3 +84,12 @@ def test_gevent_websocket_builds_its_websocket_by_the_module_name_and_reads_fram
                  'payload = self.raw_read(header.length)', 'header.unmask_payload(payload)'):
         assert step in reader, step
     assert 'self.close()' in inspect.getsource(WebSocket.receive)  # a socket error ends it
+
+
+def test_engineio_writers_stop_at_the_marker_close_puts_and_lapsed_clients_are_closed():
+    poll = inspect.getsource(engineio.socket.Socket.poll)
+    assert 'self.queue.get(' in poll and 'if packets == [None]:' in poll
+    assert 'self.queue.put(None)' in inspect.getsource(engineio.socket.Socket.close)
+    assert 'packets = self.poll()' in inspect.getsource(engineio.socket.Socket._websocket_handler)
+    assert engineio.Server(async_mode='threading').start_service_task is True
+    assert 'check_ping_timeout' in inspect.getsource(engineio.Server._service_task)
