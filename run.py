@@ -31,6 +31,14 @@ class RelayHandler(WebSocketHandler):
     """
 
     access_level = logging.DEBUG  # INFO with the access log
+    # Bytes read ahead from each connection. gevent's default of 8 KiB is held for the life of
+    # every WebSocket; request lines and small frames fit in 1 KiB, and a larger read goes to
+    # the socket directly.
+    read_buffer = 1024
+
+    def __init__(self, sock, address, server, rfile=None):
+        super().__init__(sock, address, server,
+                         rfile if rfile is not None else sock.makefile('rb', self.read_buffer))
 
     def handle(self):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

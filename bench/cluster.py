@@ -25,7 +25,7 @@ import tempfile
 from pathlib import Path
 
 from bench.compare import (OUR_LIMITS_LIFTED, formatted, machine_description, median_run,
-                           raise_file_limit, ratio, run_load, workload_options)
+                           raise_file_limit, ratio, report, run_load, workload_options)
 from tests.support.cluster import ClusterProcess
 from tests.support.live_server import LiveServer
 
@@ -62,11 +62,7 @@ def main():
             rows += table_rows(name, options, results)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f'\n{machine_description_unpinned()}\n\n{TABLE_HEADER}')
-    print('\n'.join(rows))
-    for problem in failures:
-        log.error('check failed: %s', problem)
-    return 1 if failures else 0
+    return report(machine_description_unpinned(), TABLE_HEADER, rows, failures)
 
 
 def parse_args():

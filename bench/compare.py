@@ -97,7 +97,12 @@ def main():
             failures.extend(failed)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
-    print(f'\n{machine_description()}\n\n{TABLE_HEADER}')
+    return report(machine_description(), TABLE_HEADER, rows, failures)
+
+
+def report(machine, header, rows, failures):
+    """Print the machine, the table and every failed check; return the exit code."""
+    print(f'\n{machine}\n\n{header}')
     print('\n'.join(rows))
     for problem in failures:
         log.error('check failed: %s', problem)

@@ -20,7 +20,8 @@ from server.chat.store import open_store
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
-from server.namespaces.internals import (OrderedRedisManager, close_every_transport,
+from server.namespaces.internals import (IndexedManager, OrderedRedisManager,
+                                         close_every_transport,
                                          limit_websocket_messages, unmask_frames_in_c,
                                          write_websockets_without_timers)
 from server.namespaces.replies import guard_client_events
@@ -142,9 +143,9 @@ def _without_password(url):
 
 def _client_manager(config):
     """With a Redis queue, python-socketio's Redis manager, putting room messages in id order;
-    alone, python-socketio's own (given explicitly, so no earlier app's manager lingers)."""
+    alone, python-socketio's own; either way remembering each client's rooms."""
     if not config['MESSAGE_QUEUE']:
-        return None
+        return IndexedManager()
     return OrderedRedisManager(config['MESSAGE_QUEUE'], channel='flask-socketio',
                                redis_options={'max_connections': QUEUE_CONNECTIONS},
                                numbered=_numbered_room_message,

@@ -67,7 +67,53 @@ def in_room(server, sid, namespace, room):
     return sid in server.manager.rooms.get(namespace, {}).get(room, ())
 
 
-class OrderedRedisManager(socketio.RedisManager):
+class IndexedRooms:
+    """For a python-socketio manager: remember the rooms of each client.
+
+    python-socketio finds a leaving client's rooms by walking every room of the namespace,
+    each client's own room included: a disconnect costs O(clients), and 10,000 clients ended
+    at once (a shutdown, a restart) took 20 s. Here a disconnect leaves just the client's rooms.
+    """
+
+    def _rooms_by_client(self):
+        try:
+            return self._room_index
+        except AttributeError:
+            self._room_index = {}  # (namespace, sid) -> {room: None}, in the order entered
+            return self._room_index
+
+    def basic_enter_room(self, sid, namespace, room, eio_sid=None):
+        super().basic_enter_room(sid, namespace, room, eio_sid=eio_sid)
+        self._rooms_by_client().setdefault((namespace, sid), {})[room] = None
+
+    def basic_leave_room(self, sid, namespace, room):
+        super().basic_leave_room(sid, namespace, room)
+        index = self._rooms_by_client()
+        rooms = index.get((namespace, sid))
+        if rooms is not None:
+            rooms.pop(room, None)
+            if not rooms:
+                del index[(namespace, sid)]
+
+    def basic_disconnect(self, sid, namespace, **kwargs):
+        """python-socketio's ``basic_disconnect``, without the walk over every room."""
+        if namespace not in self.rooms:
+            return
+        for room in list(self._rooms_by_client().get((namespace, sid), ())):
+            self.basic_leave_room(sid, namespace, room)
+        self.callbacks.pop(sid, None)
+        for pending in (self.pending_connect, self.pending_disconnect):
+            if sid in pending.get(namespace, ()):
+                pending[namespace].remove(sid)
+                if not pending[namespace]:
+                    del pending[namespace]
+
+
+class IndexedManager(IndexedRooms, socketio.Manager):
+    """python-socketio's in-process manager, with each client's rooms remembered."""
+
+
+class OrderedRedisManager(IndexedRooms, socketio.RedisManager):
     """python-socketio's Redis manager, delivering numbered emits in their order.
 
     Every emit this worker is to deliver, its own (at once) and other workers' (from the

@@ -12,7 +12,7 @@ import socketio
 import geventwebsocket.utf8validator
 from geventwebsocket.websocket import Header, WebSocket
 
-from server.namespaces.internals import in_room, unmask_frames_in_c
+from server.namespaces.internals import IndexedManager, in_room, unmask_frames_in_c
 
 
 def parameters(function):
@@ -93,3 +93,34 @@ def test_engineio_writers_stop_at_the_marker_close_puts_and_lapsed_clients_are_c
     assert 'packets = self.poll()' in inspect.getsource(engineio.socket.Socket._websocket_handler)
     assert engineio.Server(async_mode='threading').start_service_task is True
     assert 'check_ping_timeout' in inspect.getsource(engineio.Server._service_task)
+
+
+def test_python_socketio_managers_keep_rooms_as_the_indexed_rooms_mirror_them():
+    source = inspect.getsource(socketio.base_manager.BaseManager.basic_disconnect)
+    for step in ('for room_name, room in self.rooms[namespace].copy().items():',
+                 'self.basic_leave_room(sid, namespace, room)', 'del self.callbacks[sid]',
+                 'self.pending_connect[namespace].remove(sid)',
+                 'self.pending_disconnect[namespace].remove(sid)'):
+        assert step in source, step
+    connect = inspect.getsource(socketio.base_manager.BaseManager.pre_connect)
+    assert 'self.basic_enter_room(sid, namespace, None, eio_sid=eio_sid)' in connect
+    assert 'self.basic_enter_room(sid, namespace, sid, eio_sid=eio_sid)' in connect
+
+
+def test_a_disconnect_leaves_every_room_of_the_client_and_no_other():
+    server = socketio.Server(async_mode='threading', client_manager=IndexedManager())
+    manager = server.manager
+    manager.initialize()
+    leaving, staying = manager.connect('eio-1', '/chat'), manager.connect('eio-2', '/chat')
+    for sid in (leaving, staying):
+        manager.enter_room(sid, '/chat', 'room:lobby')
+    manager.enter_room(leaving, '/chat', 'room:games')
+    manager.callbacks[leaving] = {1: print}
+    manager.disconnect(leaving, '/chat')
+    assert manager.get_rooms(leaving, '/chat') == []
+    assert 'room:games' not in manager.rooms['/chat'] and leaving not in manager.callbacks
+    assert [sid for sid, _ in manager.get_participants('/chat', 'room:lobby')] == [staying]
+    assert sorted(filter(None, manager.get_rooms(staying, '/chat'))) == sorted(
+        ['room:lobby', staying])
+    assert manager._rooms_by_client() == {('/chat', staying): {
+        None: None, staying: None, 'room:lobby': None}}
