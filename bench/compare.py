@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,7 +64,8 @@ WORKLOADS = (
              must_be_zero=('lost', 'reordered')),
     Workload('connect', 'connect {clients} clients to `/chat`',
              'server RSS per connection (lower is better)', 'rss_per_connection_kib', 'KiB',
-             also=(('all connected in', 'connect_s', 's'),)),
+             also=(('all connected in', 'connect_s', 's'),
+                   ('stopped with all of them (SIGTERM) in', 'stop_s', 's'))),
     Workload('ticker',
              'ticker, {clients} clients on `/test_conn`, {ticks} ticks every {interval:g} s',
              'spread first to last receiver, p50 (lower is better)', 'spread_p50_ms', 'ms',
@@ -168,17 +170,20 @@ def median_run(runs, key):
 
 def measure(server, name, options, folder):
     """Start one server, drive it with the load generator, stop it; return the figures."""
-    with started(server, options, folder) as (url, pid):
+    stop = {}
+    with started(server, options, folder, stop) as (url, pid):
         result = run_load(url, pid, name, options)
     if name == 'connect':
         grown = result['rss_after_kib'] - result['rss_before_kib']
         result['rss_per_connection_kib'] = round(grown / options['clients'], 1)
+        result['stop_s'] = stop['seconds']  # every client still connected
     return result
 
 
 @contextlib.contextmanager
-def started(server, options, folder):
-    """Yield ``(url, pid)`` of a fresh server pinned to core 0; stop it afterwards."""
+def started(server, options, folder, stop=None):
+    """Yield ``(url, pid)`` of a fresh server pinned to core 0; stop it afterwards, putting
+    the seconds SIGTERM took in ``stop['seconds']``."""
     interval = options.get('interval', 5)
     if server == 'ours':
         process = LiveServer(folder / 'server.log', prefix=pinned(0), LOG_LEVEL='ERROR',
@@ -190,10 +195,13 @@ def started(server, options, folder):
     try:
         yield process.url, process.process.pid
     finally:
+        asked = time.monotonic()
         try:
-            process.stop()
+            process.stop(timeout=60)
         finally:
             process.kill()
+        if stop is not None:
+            stop['seconds'] = round(time.monotonic() - asked, 2)
 
 
 def run_load(url, pid, name, options):

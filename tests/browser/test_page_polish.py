@@ -233,7 +233,13 @@ def test_information_fades_errors_stay_and_neither_covers_the_chat(open_page, ou
     expect(toast).to_have_attribute('data-tone', 'error')
     assert not boxes_overlap(toast.bounding_box(), chat.bounding_box())
     page.screenshot(output_dir / 'error-1280.png')
-    time.sleep(11)  # longer than any message used to stay
+    # Information that comes meanwhile does not take the error's place.
+    page.join('attic-2')
+    click_close_room(page)
+    time.sleep(1)  # its acknowledgement, and the information it would show, come in ms
+    expect(page.by('error-line')).to_have_text(
+        'Message to nobody-here not sent: nobody is connected as "nobody-here"')
+    time.sleep(10)  # longer than any message used to stay
     expect(toast).to_have_attribute('data-state', 'shown')
     page.page.get_by_role('button', name='Dismiss the message').click()
     expect(toast).to_have_attribute('data-state', 'hidden')
