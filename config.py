@@ -100,6 +100,11 @@ class Config:
     PING_INTERVAL = env_int('PING_INTERVAL', 25, minimum=1)
     PING_TIMEOUT = env_float('PING_TIMEOUT', 20.0, minimum=0.1)
     MAX_PAYLOAD_BYTES = env_int('MAX_PAYLOAD_BYTES', 64 * 1024, minimum=1024)
+    # What one connection may leave unread (queued for it, not yet taken by its transport)
+    # before it is closed as a slow consumer: a history page of MAX_HISTORY_PAGE long
+    # messages is about half a megabyte.
+    MAX_UNSENT_BYTES = env_int('MAX_UNSENT_BYTES', 2 * 1024 * 1024, minimum=64 * 1024)
+    MAX_UNSENT_PACKETS = env_int('MAX_UNSENT_PACKETS', 1000, minimum=10)
 
     # /test_conn ticker.
     PUSH_INTERVAL = env_float('PUSH_INTERVAL', 5.0, minimum=0.01)

@@ -35,6 +35,9 @@ class RelayHandler(WebSocketHandler):
     # every WebSocket; request lines and small frames fit in 1 KiB, and a larger read goes to
     # the socket directly.
     read_buffer = 1024
+    # Seconds a read or a send on a connection may wait (set from the ping settings): a
+    # client that stops reading cannot hold its connection's writer, and memory, forever.
+    socket_timeout = None
 
     def __init__(self, sock, address, server, rfile=None):
         super().__init__(sock, address, server,
@@ -42,6 +45,7 @@ class RelayHandler(WebSocketHandler):
 
     def handle(self):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.socket.settimeout(self.socket_timeout)
         super().handle()
 
     def log_request(self):
@@ -108,6 +112,9 @@ def main(argv=None):
     configure_logging(app.config['LOG_LEVEL'], args.access_log or app.config['ACCESS_LOG'])
 
     host, port = app.config['HOST'], app.config['PORT']
+    # Engine.IO hears from every live client (a pong, a poll) within PING_INTERVAL +
+    # PING_TIMEOUT; a socket quiet for longer than that and a margin is gone.
+    RelayHandler.socket_timeout = app.config['PING_INTERVAL'] + app.config['PING_TIMEOUT'] + 15
     http_server = WSGIServer((host, port), app, handler_class=RelayHandler, log=None,
                              error_log=log)
     try:

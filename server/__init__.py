@@ -21,7 +21,7 @@ from server.chat.typing import TypingTracker
 from server.extensions import socketio
 from server.namespaces.chat import ChatLimits, ChatNamespace
 from server.namespaces.internals import (IndexedManager, OrderedRedisManager,
-                                         close_every_transport,
+                                         bound_unsent_output, close_every_transport,
                                          limit_websocket_messages, unmask_frames_in_c,
                                          write_websockets_without_timers)
 from server.namespaces.replies import guard_client_events
@@ -76,6 +76,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
     guard_client_events(socketio.server, limiter)
     unmask_frames_in_c()
     write_websockets_without_timers()
+    bound_unsent_output(app.config['MAX_UNSENT_BYTES'], app.config['MAX_UNSENT_PACKETS'])
     # Engine.IO's own framing adds a byte or two to a Socket.IO packet of MAX_PAYLOAD_BYTES.
     limit_websocket_messages(app.config['MAX_PAYLOAD_BYTES'] + 16)
     app.register_blueprint(http.bp)

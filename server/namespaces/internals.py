@@ -6,9 +6,11 @@ what is relied on here: closing a client's whole connection without waiting (pyt
 only offers a blocking form), wrapping how the server takes in messages and events, asking
 whether a client is in a room without walking every room, putting the emits that come
 through the Redis queue in order, reading WebSocket frames within a size limit and
-unmasking them in C, and letting a WebSocket's writer wait for packets without a timer.
+unmasking them in C, letting a WebSocket's writer wait for packets without a timer, and
+bounding what a connection may leave unread.
 """
 import functools
+import logging
 import socket
 import struct
 
@@ -20,6 +22,8 @@ from geventwebsocket.websocket import Header, WebSocket
 from wsaccel.xormask import XorMaskerSimple
 
 from server.tasks import Trampoline
+
+log = logging.getLogger(__name__)
 
 
 def close_transport(server, eio_sid, lost=False):
@@ -33,10 +37,10 @@ def close_transport(server, eio_sid, lost=False):
     the server's wish and do not reconnect after. With ``lost`` the connection just ends, as a
     network failure would: clients reconnect by themselves (a server that is restarting).
     """
-    socket = server.eio.sockets.pop(eio_sid, None)
-    if socket is not None:
+    connection = server.eio.sockets.pop(eio_sid, None)
+    if connection is not None:
         reason = server.eio.reason.TRANSPORT_CLOSE if lost else server.eio.reason.SERVER_DISCONNECT
-        socket.close(wait=False, abort=lost, reason=reason)
+        connection.close(wait=False, abort=lost, reason=reason)
 
 
 def close_every_transport(server):
@@ -243,6 +247,12 @@ def write_websockets_without_timers():
 
 
 def _poll(socket_):
+    packets = _take_packets(socket_)
+    _count_sent(socket_, packets)
+    return packets
+
+
+def _take_packets(socket_):
     if not socket_.upgraded:
         return _ENGINEIO_POLL(socket_)
     packets = [socket_.queue.get()]
@@ -260,3 +270,62 @@ def _poll(socket_):
             socket_.queue.put(None)
             return packets
         packets.append(packet)
+
+
+_ENGINEIO_SEND = engineio.socket.Socket.send
+
+
+class UnsentBound:
+    """How much a connection may leave unread: bytes and packets queued for it."""
+
+    max_bytes = None
+    max_packets = None
+
+
+def bound_unsent_output(max_bytes, max_packets):
+    """Close a connection whose queued, unsent output would go over either bound.
+
+    engineio queues without limit for a client that does not read (a WebSocket whose peer
+    stopped reading, a long-polling client that stopped polling): five such clients asking
+    for history pages held 470 MB. Past the bound the connection is closed as lost (its
+    client may come back and resume) and what it left unread is dropped at once.
+    """
+    UnsentBound.max_bytes, UnsentBound.max_packets = max_bytes, max_packets
+    engineio.socket.Socket.send = _send_within_bound
+
+
+def _packet_size(packet):
+    data = packet.data
+    return len(data) if isinstance(data, (str, bytes)) else 16
+
+
+def _send_within_bound(socket_, packet):
+    unsent = getattr(socket_, 'unsent_bytes', 0) + _packet_size(packet)
+    if (unsent > UnsentBound.max_bytes
+            or socket_.queue.qsize() >= UnsentBound.max_packets):
+        _drop_slow_consumer(socket_)
+        return
+    socket_.unsent_bytes = unsent
+    _ENGINEIO_SEND(socket_, packet)
+
+
+def _count_sent(socket_, packets):
+    taken = sum(_packet_size(packet) for packet in packets if packet is not None)
+    socket_.unsent_bytes = max(0, getattr(socket_, 'unsent_bytes', 0) - taken)
+
+
+def _drop_slow_consumer(socket_):
+    if socket_.closed or socket_.closing:
+        return
+    log.warning('closing connection %s: it left %d bytes in %d packets unread', socket_.sid,
+                getattr(socket_, 'unsent_bytes', 0), socket_.queue.qsize())
+    socket_.server.sockets.pop(socket_.sid, None)
+    socket_.close(wait=False, abort=True, reason=socket_.server.reason.TRANSPORT_ERROR)
+    queue_empty = socket_.server.get_queue_empty_exception()
+    try:
+        while True:
+            socket_.queue.get(block=False)
+    except queue_empty:
+        pass
+    socket_.unsent_bytes = 0
+    socket_.queue.put(None)  # what ends its writer, or its next long-poll

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from server.namespaces.replies import GARBAGE_LIMIT
+from tests.support.live_server import LiveServer
 from tests.support.sio_client import RecordingClient
 
 pytestmark = pytest.mark.live
@@ -23,9 +24,13 @@ OPCODE_CONTINUATION, OPCODE_TEXT, OPCODE_CLOSE = 0x0, 0x1, 0x8
 class RawWebSocket:
     """A WebSocket to Engine.IO's endpoint, written frame by frame."""
 
-    def __init__(self, url, timeout=5.0):
+    def __init__(self, url, timeout=5.0, receive_buffer=None):
         host, port = url.removeprefix('http://').split(':')
-        self.sock = socket.create_connection((host, int(port)), timeout=timeout)
+        self.sock = socket.socket()
+        if receive_buffer is not None:  # a client that reads slowly, if at all
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
+        self.sock.settimeout(timeout)
+        self.sock.connect((host, int(port)))
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock.sendall((
             'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n'
@@ -149,3 +154,38 @@ def test_every_socketio_response_carries_the_security_headers_and_jsonp_is_refus
     jsonp = requests.get(f'{live_server.url}/socket.io/?EIO=4&transport=polling&j=0', timeout=2)
     assert jsonp.status_code == 400 and 'JSONP' in jsonp.text
     assert jsonp.headers['X-Content-Type-Options'] == 'nosniff'
+
+
+@pytest.fixture
+def unlimited_server(output_dir):
+    """run.py with the rate limit lifted, a small unsent-output bound and no reconnect grace."""
+    with LiveServer(output_dir / 'server.log', RATE_LIMIT_PER_SECOND='1000',
+                    RATE_LIMIT_BURST='1000', MAX_UNSENT_BYTES=str(256 * 1024),
+                    RECONNECT_GRACE='0') as server:
+        yield server
+
+
+def test_a_client_that_does_not_read_is_closed_and_the_others_go_on(unlimited_server):
+    url = unlimited_server.url
+    with RecordingClient(url, ['/chat']) as writer:
+        writer.call('join', {'room': 'big'})
+        for n in range(100):  # about 200 KB of history
+            writer.call('room_message', {'room': 'big', 'text': f'{n:04d}' + 'x' * 1996})
+        raw = RawWebSocket(url, receive_buffer=4096)
+        try:
+            raw.read_frame()
+            raw.send_text(b'40/chat,')
+            raw.read_frame()
+            raw.send_text(b'42/chat,1["join",{"room":"big"}]')
+            # Asks for ~12 MB of history pages and reads none of them.
+            for ack in range(2, 62):
+                raw.send_text(b'42/chat,%d["history",{"room":"big","limit":200}]' % ack)
+            left = writer.wait_for('room_info', timeout=15,
+                                   where=lambda info: info['kind'] == 'leave')
+            assert [info['members'] for info in left] == [[writer.received('my_response')[0][
+                'nick']]]
+        finally:
+            raw.close()
+        assert re.search(r'closing connection \S+: it left \d+ bytes in \d+ packets unread',
+                         unlimited_server.output())
+        assert writer.call('my_event', {'data': 'unharmed'}) == {'ok': True}

@@ -12,6 +12,7 @@ import socketio
 import geventwebsocket.utf8validator
 from geventwebsocket.websocket import Header, WebSocket
 
+from server.namespaces import internals
 from server.namespaces.internals import IndexedManager, in_room, unmask_frames_in_c
 
 
@@ -87,7 +88,7 @@ def test_gevent_websocket_builds_its_websocket_by_the_module_name_and_reads_fram
 
 
 def test_engineio_writers_stop_at_the_marker_close_puts_and_lapsed_clients_are_closed():
-    poll = inspect.getsource(engineio.socket.Socket.poll)
+    poll = inspect.getsource(internals._ENGINEIO_POLL)  # create_app replaces Socket.poll
     assert 'self.queue.get(' in poll and 'if packets == [None]:' in poll
     assert 'self.queue.put(None)' in inspect.getsource(engineio.socket.Socket.close)
     assert 'packets = self.poll()' in inspect.getsource(engineio.socket.Socket._websocket_handler)
@@ -124,3 +125,10 @@ def test_a_disconnect_leaves_every_room_of_the_client_and_no_other():
         ['room:lobby', staying])
     assert manager._rooms_by_client() == {('/chat', staying): {
         None: None, staying: None, 'room:lobby': None}}
+
+
+def test_engineio_sockets_queue_what_they_send():
+    send = inspect.getsource(internals._ENGINEIO_SEND)  # create_app replaces Socket.send
+    assert 'self.queue.put(pkt)' in send
+    assert parameters(internals._ENGINEIO_SEND) == ['self', 'pkt']
+    assert 'packets = self.poll()' in inspect.getsource(engineio.socket.Socket.handle_get_request)
