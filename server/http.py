@@ -1,7 +1,7 @@
 """The few HTTP routes: the client page, its vendored libraries and a health check."""
 from pathlib import Path
 
-from flask import Blueprint, abort, jsonify, send_from_directory
+from flask import Blueprint, abort, current_app, jsonify, send_from_directory
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / 'client'
 NODE_MODULES = CLIENT_DIR / 'node_modules'
@@ -34,5 +34,12 @@ def vendor(name):
 
 @bp.get('/healthz')
 def healthz():
-    """Report that the process serves requests."""
-    return jsonify(status='ok')
+    """Report whether this process serves and reaches its history database and, with a message
+    queue, its Redis: 200 when all do, 503 (which load balancers take as "not now") if not."""
+    chat = current_app.extensions['chat']
+    checks = {'store': chat.store.reachable()}
+    if current_app.config['MESSAGE_QUEUE']:
+        checks['queue'] = chat.presence.reachable()
+    healthy = all(checks.values())
+    body = {name: 'ok' if fine else 'unavailable' for name, fine in checks.items()}
+    return jsonify(status='ok' if healthy else 'unavailable', **body), 200 if healthy else 503

@@ -252,5 +252,9 @@ class Presence:
         """Forget the clients of workers that died: none in one process. Returns [(sid, Departure)]."""
         return []
 
+    def reachable(self):
+        """Return whether the registry can be reached: in this process, always."""
+        return True
+
     def close(self):
         """Release what the registry holds: nothing in one process."""

@@ -461,6 +461,13 @@ class RedisPresence:
             self._redis.delete(self._key('worker', worker, 'sids'))
         return reaped
 
+    def reachable(self):
+        """Return whether Redis answers now."""
+        try:
+            return bool(self._redis.ping())
+        except redis.RedisError:
+            return False
+
     def close(self):
         """Leave the cluster cleanly (no heartbeat left to lapse) and close the connection."""
         try:

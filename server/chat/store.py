@@ -78,6 +78,14 @@ class HistoryReads:
 
     PARAM = '?'
 
+    def reachable(self):
+        """Return whether the database answers a query now."""
+        try:
+            self._query('SELECT 1', ())
+        except StoreUnavailable:
+            return False
+        return True
+
     def direct_since(self, session_key, since_id, limit):
         """Return up to ``limit`` direct messages to or from a session newer than ``since_id``."""
         rows = self._select(

@@ -3,6 +3,7 @@ import threading
 import time
 
 import pytest
+import requests
 
 from tests.support.live_server import LiveServer
 from tests.support.queue_listener import QueueListener
@@ -174,6 +175,9 @@ def test_a_redis_restart_crashes_no_worker_and_the_cluster_heals(output_dir):
             # Stored and acknowledged, and delivered on the sender's own worker meanwhile.
             assert ana.send('lobby', 'during the outage')['id'] == 2
             assert [m['text'] for m in cara.wait_delivered('lobby', 2)][-1] == 'during the outage'
+            health = requests.get(f'{a.url}/healthz', timeout=5)
+            assert (health.status_code, health.json()) == (
+                503, {'status': 'unavailable', 'store': 'ok', 'queue': 'unavailable'})
 
             redis.start()
             # The workers find the registry empty, end their clients' connections, and the
@@ -194,6 +198,7 @@ def test_a_redis_restart_crashes_no_worker_and_the_cluster_heals(output_dir):
                 texts = [m['text'] for m in client.wait_delivered('lobby', len(sent))]
                 assert texts == sent, client.nick
             assert [client.nick for client in clients] == ['Ana', 'Cara', 'Bob']
+            assert requests.get(f'{b.url}/healthz', timeout=5).status_code == 200
             assert all(worker.process.poll() is None for worker in started)
     finally:
         for worker in started:

@@ -93,7 +93,8 @@ def test_nginx_serves_page_websocket_and_polling_keeps_each_client_on_one_worker
         page = requests.get(f'{base}/', timeout=5)
         assert page.status_code == 200
         assert '<script type="module" src="/static/js/main.js">' in page.text
-        assert requests.get(f'{base}/healthz', timeout=5).json() == {'status': 'ok'}
+        assert requests.get(f'{base}/healthz', timeout=5).json() == {
+            'status': 'ok', 'store': 'ok', 'queue': 'ok'}
         # Larger than nginx's proxy buffers: streamed whole, with no temp file.
         worker = f'http://127.0.0.1:{cluster.worker_ports[0]}'
         library = requests.get(f'{base}/vendor/socket.io.esm.min.js', timeout=5)

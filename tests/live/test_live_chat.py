@@ -112,4 +112,4 @@ def test_http_routes_serve_the_page_its_libraries_and_health(live_server):
         assert library.status_code == 200 and 'javascript' in library.headers['Content-Type']
         assert get('/vendor/package.json').status_code == 404
         assert get('/vendor/..%2Fpackage.json').status_code == 404
-        assert get('/healthz').json() == {'status': 'ok'}
+        assert get('/healthz').json() == {'status': 'ok', 'store': 'ok'}

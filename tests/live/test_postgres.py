@@ -8,6 +8,7 @@ import time
 
 import psycopg
 import pytest
+import requests
 
 from tests.support.live_server import LiveServer
 from tests.support.sio_client import RecordingClient
@@ -70,6 +71,9 @@ def test_postgres_going_down_mid_conversation_refuses_then_recovers(
             refused = [send(ana, f'during {n}', client_id=f'd-{n}') for n in (1, 2)]
             history = bob.call('history', {'room': 'lobby'})
             assert ana.call('my_event', {'data': 'still here'})['ok'] is True
+            health = requests.get(f'{server.url}/healthz', timeout=10)
+            assert (health.status_code, health.json()) == (
+                503, {'status': 'unavailable', 'store': 'unavailable'})
         finally:
             postgres_server.start()
         for reply in [*refused, history]:
@@ -77,6 +81,7 @@ def test_postgres_going_down_mid_conversation_refuses_then_recovers(
         # The client resends what was refused, as its outbox would, then goes on.
         acked += [send(ana, f'during {n}', client_id=f'd-{n}') for n in (1, 2)]
         acked.append(send(ana, 'after', client_id='a-1'))
+        assert requests.get(f'{server.url}/healthz', timeout=10).status_code == 200
         assert [(ack['ok'], ack['id'], ack['duplicate']) for ack in acked] == [
             (True, n, False) for n in range(1, 6)]
         texts = ['before 1', 'before 2', 'during 1', 'during 2', 'after']
