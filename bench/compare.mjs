@@ -2,7 +2,7 @@
 // for the Node yardstick, with the official socket.io-client. Prints one JSON line of results.
 // A workload that needs the runner to look at the server meanwhile (the connect workload reads
 // its memory) prints {"checkpoint": name} and waits for a line on stdin before going on.
-// Usage: node compare.mjs URL echo|fanout|connect|ticker|join '{"clients": 20, ...}'
+// Usage: node compare.mjs URL echo|fanout|connect|ticker|join|history '{"clients": 20, ...}'
 import { createRequire } from 'node:module';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
@@ -218,8 +218,44 @@ async function joinStorm({ clients = 200 }) {
   };
 }
 
+async function durableHistory({ senders = 50, rooms = 10, seconds = 5, warmup = 1 }) {
+  // Closed-loop senders into a few rooms, each ack meaning the message is stored, while a quiet
+  // client's echo every 20 ms shows whether the store holds up everyone else.
+  const sockets = await connectAll(senders, '/chat');
+  const quiet = await connect('/chat');
+  const roomOf = (index) => `${ROOM}-${index % rooms}`;
+  await Promise.all(sockets.map((socket, index) => ack(socket, 'join', { room: roomOf(index) })));
+  const measureFrom = performance.now() + warmup * 1000;
+  const stopAt = measureFrom + seconds * 1000;
+  let acked = 0;
+  const echoMs = [];
+  async function send(socket, index) {
+    for (let n = 0; performance.now() < stopAt; n += 1) {
+      const started = performance.now();
+      await ack(socket, 'room_message', { room: roomOf(index), text: `m${index}.${n}` });
+      if (started >= measureFrom) acked += 1;
+    }
+  }
+  async function probe() {
+    while (performance.now() < stopAt) {
+      const started = performance.now();
+      await ack(quiet, 'my_event', { data: 'quiet' });
+      if (started >= measureFrom) echoMs.push(performance.now() - started);
+      await pause(20);
+    }
+  }
+  await Promise.all([...sockets.map(send), probe()]);
+  [quiet, ...sockets].forEach((socket) => socket.disconnect());
+  return {
+    senders, rooms, seconds, acks_per_s: round(acked / seconds, 0),
+    quiet_echo_p50_ms: round(percentile(echoMs, 50)), quiet_echo_p99_ms: round(percentile(echoMs, 99)),
+  };
+}
+
 // ---- main
-const WORKLOADS = { echo, fanout, connect: connectMany, ticker, join: joinStorm };
+const WORKLOADS = {
+  echo, fanout, connect: connectMany, ticker, join: joinStorm, history: durableHistory,
+};
 const cpuStart = process.cpuUsage();
 const wallStart = performance.now();
 const result = await WORKLOADS[workload](options);

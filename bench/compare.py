@@ -1,6 +1,6 @@
 """Benchmark: our server side by side with a Node socket.io 4.8 server with the same events.
 
-    .venv/bin/python -m bench.compare [--workloads echo,fanout,connect,ticker,join] [sizes...]
+    .venv/bin/python -m bench.compare [--workloads echo,fanout,connect,ticker,join,history] [...]
 
 For each workload, our ``run.py`` (rate limits lifted, a throw-away SQLite database) and then the
 Node yardstick (``bench/node``, ``npm ci`` there first) run pinned to core 0, one after the
@@ -77,6 +77,11 @@ WORKLOADS = (
                    ('`room_info` sent', 'room_info', ''),
                    ('members who never did', 'never_saw_all_members', '')),
              must_be_zero=('never_saw_all_members',)),
+    Workload('history', 'durable history, {senders} senders closed-loop into {rooms} rooms, '
+             '{seconds:g} s (Node keeps nothing)',
+             'acknowledged room messages/s (higher is better)', 'acks_per_s', '/s',
+             also=(('a quiet client\'s echo p50', 'quiet_echo_p50_ms', 'ms'),
+                   ('p99', 'quiet_echo_p99_ms', 'ms'))),
 )
 
 TABLE_HEADER = ('| workload | measure | ours | Node socket.io 4.8 | ours/Node '
@@ -132,6 +137,9 @@ def parse_args():
     parser.add_argument('--ticker-interval', type=float, default=0.25,
                         help='PUSH_INTERVAL given to both servers')
     parser.add_argument('--join-clients', type=int, default=300)
+    parser.add_argument('--history-senders', type=int, default=50)
+    parser.add_argument('--history-rooms', type=int, default=10)
+    parser.add_argument('--history-seconds', type=float, default=5)
     args = parser.parse_args()
     if args.repeat < 1:
         parser.error('--repeat must be at least 1')

@@ -4,7 +4,8 @@ The database runs in WAL mode with ``synchronous=NORMAL``: a committed message s
 process being killed or restarted; only an operating-system crash or power cut may lose the
 last commits. SQLite blocks its caller, so every call goes through ``run_blocking``: under
 gevent, one dedicated OS thread, which keeps the event loop free while a write waits for the
-file lock another process holds.
+file lock another process holds. Room messages sent at the same moment are stored together,
+in one call and one transaction (group commit): each is acknowledged once that commits.
 """
 import contextlib
 import functools
@@ -14,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from server.chat.batching import Batcher
 from server.chat.store import (DIRECT_COLUMNS, ROOM_COLUMNS, DirectMessage, HistoryReads,
                                Message, StoreUnavailable)
 from server.clock import now_ms
@@ -95,6 +97,7 @@ class SqliteMessageStore(HistoryReads):
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False,
                                    timeout=busy_timeout)
         self._busy_timeout = busy_timeout
+        self._room_writes = Batcher(self._append_batch)
         self._run(self._setup)
 
     def _setup(self):
@@ -133,30 +136,37 @@ class SqliteMessageStore(HistoryReads):
         When the sender's session already stored this ``client_id`` in the room, nothing is
         written and the stored message is returned with ``duplicate`` true.
         """
-        return self._run(self._append, room, nick, text, sender_key, client_id)
+        return self._room_writes.submit(room, nick, text, sender_key, client_id)
+
+    def _append_batch(self, batch):
+        return self._run(self._append_all, batch)
+
+    def _append_all(self, batch):
+        with self._transaction():
+            return [self._insert_room_message(*args) for args in batch]
 
     def append_direct(self, sender, recipient, text, sender_key, recipient_key, client_id=None):
         """Store a direct message between two sessions; return ``(message, duplicate)``."""
         return self._run(self._append_direct, sender, recipient, text, sender_key,
                          recipient_key, client_id)
 
-    def _append(self, room, nick, text, sender_key, client_id):
-        with self._transaction():
-            if client_id is not None:
-                row = self._db.execute(
-                    f'SELECT {ROOM_COLUMNS} FROM room_messages '
-                    'WHERE room = ? AND sender_key IS ? AND client_id = ?',
-                    (room, sender_key, client_id)).fetchone()
-                if row:
-                    return Message(*row), True
-            (next_id,) = self._db.execute(
-                'SELECT COALESCE(MAX(id), 0) + 1 FROM room_messages WHERE room = ?',
-                (room,)).fetchone()
-            message = Message(next_id, room, nick, text, self._clock(), sender_key)
-            self._db.execute(
-                'INSERT INTO room_messages (room, id, nick, text, ts, sender_key, client_id) '
-                'VALUES (?, ?, ?, ?, ?, ?, ?)',
-                (room, message.id, nick, text, message.ts, sender_key, client_id))
+    def _insert_room_message(self, room, nick, text, sender_key, client_id):
+        """Store one room message inside the caller's transaction; ``(message, duplicate)``."""
+        if client_id is not None:
+            row = self._db.execute(
+                f'SELECT {ROOM_COLUMNS} FROM room_messages '
+                'WHERE room = ? AND sender_key IS ? AND client_id = ?',
+                (room, sender_key, client_id)).fetchone()
+            if row:
+                return Message(*row), True
+        (next_id,) = self._db.execute(
+            'SELECT COALESCE(MAX(id), 0) + 1 FROM room_messages WHERE room = ?',
+            (room,)).fetchone()
+        message = Message(next_id, room, nick, text, self._clock(), sender_key)
+        self._db.execute(
+            'INSERT INTO room_messages (room, id, nick, text, ts, sender_key, client_id) '
+            'VALUES (?, ?, ?, ?, ?, ?, ?)',
+            (room, message.id, nick, text, message.ts, sender_key, client_id))
         return message, False
 
     def _append_direct(self, sender, recipient, text, sender_key, recipient_key, client_id):

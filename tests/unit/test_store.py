@@ -442,3 +442,25 @@ def test_direct_messages_page_both_ways(store):
     assert [m.text for m in older.messages] == ['d1', 'd2', 'd3'] and older.more is False
     later = store.direct_since('key-bob', older.messages[-1].id, 10)
     assert [m.text for m in later.messages] == ['d4', 'd5']
+
+
+def test_room_messages_sent_at_once_from_many_threads_get_consecutive_ids(tmp_path):
+    from server.chat.store_sqlite import SqliteMessageStore
+    store = SqliteMessageStore(str(tmp_path / 'chat.db'))
+    try:
+        results = []
+
+        def send(n):
+            results.append(store.append('r', 'ana', f'm{n}', 'key', client_id=f'c{n % 50}'))
+
+        threads = [threading.Thread(target=send, args=(n,)) for n in range(100)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        stored = [message for message, duplicate in results if not duplicate]
+        assert sorted(m.id for m in stored) == list(range(1, 51))
+        assert sum(duplicate for _, duplicate in results) == 50  # each client_id twice
+        assert [m.id for m in store.recent('r', 100).messages] == list(range(1, 51))
+    finally:
+        store.close()
