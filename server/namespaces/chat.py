@@ -73,7 +73,7 @@ class ChatNamespace(AnsweringNamespace):
         self._clear_typing(arrival.nick, arrival.rooms, skip_sid=self.sid)
         self.reply('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token,
                                    'user_id': sessions.user_id(key)})
-        log.info('chat client connected')
+        log.info('chat client connected: %s from %s', arrival.nick, self._address())
 
     def on_disconnect(self, reason=None):
         """Forget the client at once, then tell its rooms, through the announcement queue.
@@ -83,10 +83,12 @@ class ChatNamespace(AnsweringNamespace):
         is announced in a flat loop, and one failure to tell a member keeps nobody in a room.
         """
         sid = self.sid
-        log.info('chat client disconnected (%s)', reason or 'unknown reason')
+        nick = self.presence.nick(sid) if self.presence.is_connected(sid) else None
+        log.info('chat client disconnected: %s from %s (%s)', nick, self._address(),
+                 reason or 'unknown reason')
         typing_rooms = self.typing.stop_client(sid)
-        if typing_rooms and self.presence.is_connected(sid):
-            self._clear_typing(self.presence.nick(sid), typing_rooms, skip_sid=sid)
+        if typing_rooms and nick is not None:
+            self._clear_typing(nick, typing_rooms, skip_sid=sid)
         if self.grace > 0:
             # A reload or a dropped connection comes back within the grace, unannounced.
             if self.presence.linger(sid, self.grace) and not self.presence_shared:
@@ -308,6 +310,11 @@ class ChatNamespace(AnsweringNamespace):
         log.info('session resumed on %s; closing its old connection %s', self.sid, holder)
         self.emit('session_moved', {}, room=holder)
         self.socketio.server.disconnect(holder, namespace=self.namespace)
+
+    def _address(self):
+        """The network address the client being served connected from (a proxy's, behind one)."""
+        environ = self.server.get_environ(self.sid, namespace=self.namespace) or {}
+        return environ.get('REMOTE_ADDR', '-')
 
     def _wanted_nick(self, auth):
         """Return the nick a connecting client asks for in ``auth``, if it is a valid one."""

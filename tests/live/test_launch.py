@@ -106,9 +106,13 @@ def test_the_default_log_is_a_line_per_start_stop_connect_and_disconnect(output_
         server.kill()
     lines = info_lines(server)
     assert [line for line in lines if line.startswith('INFO run: serving on')] == lines[:1]
-    assert [line for line in lines if 'chat client' in line] == [
-        'INFO server.namespaces.chat: chat client connected',
-        'INFO server.namespaces.chat: chat client disconnected (client disconnect)']
+    chat_lines = [line for line in lines if 'chat client' in line]
+    assert len(chat_lines) == 2, chat_lines
+    connected = re.fullmatch(r'INFO server\.namespaces\.chat: chat client connected: '
+                             r'(guest-[0-9a-f]{6}) from 127\.0\.0\.1', chat_lines[0])
+    assert connected, chat_lines
+    assert chat_lines[1] == (f'INFO server.namespaces.chat: chat client disconnected: '
+                             f'{connected[1]} from 127.0.0.1 (client disconnect)')
     assert lines[-2:] == ['INFO run: shutting down', 'INFO run: stopped']
     assert not [line for line in lines if 'GET' in line or 'POST' in line or 'typing' in line]
     assert sid not in server.output()
