@@ -11,6 +11,7 @@ import pytest
 import requests
 
 from tests.support.live_server import LiveServer
+from tests.support.postgres_server import wait_for_lock_waiters
 from tests.support.sio_client import RecordingClient
 
 pytestmark = pytest.mark.live
@@ -106,7 +107,7 @@ def test_a_slow_query_holds_up_only_its_own_client(output_dir, postgres_url):
             # Another transaction holds the room's counter: ana's send waits in PostgreSQL.
             holder.execute("SELECT 1 FROM id_counters WHERE name = 'slow' FOR UPDATE")
             slow = pool.submit(send, ana, 'waits', 'slow')
-            _wait_for_lock_waiters(watcher, 1)
+            wait_for_lock_waiters(watcher, 1)
             started = time.monotonic()
             assert send(bob, 'quick', room='fast')['id'] == 1
             assert bob.call('history', {'room': 'fast'})['messages'][0]['text'] == 'quick'
@@ -115,14 +116,3 @@ def test_a_slow_query_holds_up_only_its_own_client(output_dir, postgres_url):
             holder.rollback()
             assert slow.result(WAIT_S)['id'] == 2
 
-
-def _wait_for_lock_waiters(conn, count):
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        (waiting,) = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            'AND datname = current_database()').fetchone()
-        if waiting == count:
-            return
-        assert time.monotonic() < deadline, f'{waiting} of {count} queries waiting for a lock'
-        time.sleep(0.02)

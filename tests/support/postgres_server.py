@@ -158,3 +158,16 @@ class PostgresServer:
 
     def __exit__(self, *exc_info):
         self.remove()
+
+
+def wait_for_lock_waiters(conn, count, timeout=10.0):
+    """Wait until ``count`` queries of this database wait for a lock, as ``conn`` sees it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        (waiting,) = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+            'AND datname = current_database()').fetchone()
+        if waiting == count:
+            return
+        assert time.monotonic() < deadline, f'{waiting} of {count} queries waiting for a lock'
+        time.sleep(0.02)

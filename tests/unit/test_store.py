@@ -13,6 +13,7 @@ from server.chat import sessions, store_postgres, store_sqlite
 from server.chat.store import StoreUnavailable, open_store, sqlite_path
 from server.chat.store_sqlite import SqliteMessageStore
 from server.errors import ClientError
+from tests.support.postgres_server import wait_for_lock_waiters
 
 BACKENDS = ['sqlite', 'postgres']
 WAIT_S = 10
@@ -303,7 +304,7 @@ def test_a_retry_that_loses_the_race_takes_no_id(postgres_url):
             with concurrent.futures.ThreadPoolExecutor(2) as pool:
                 sends = [pool.submit(s.append, 'a', 'ana', 'retried', 'key', 'c-1')
                          for s in stores]
-                _wait_until_waiting_for_locks(watcher, 2)
+                wait_for_lock_waiters(watcher, 2)
                 holder.rollback()
                 answers = [send.result(WAIT_S) for send in sends]
         assert answers[0][0] == answers[1][0] and answers[0][0].id == 2
@@ -313,17 +314,6 @@ def test_a_retry_that_loses_the_race_takes_no_id(postgres_url):
         for store in stores:
             store.close()
 
-
-def _wait_until_waiting_for_locks(conn, count):
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        (waiting,) = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
-            'AND datname = current_database()').fetchone()
-        if waiting == count:
-            return
-        assert time.monotonic() < deadline, f'{waiting} of {count} sends waiting for the lock'
-        time.sleep(0.02)
 
 
 def test_postgres_down_refuses_with_unavailable_and_recovers(postgres_server, postgres_url):
