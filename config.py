@@ -126,6 +126,18 @@ class Config:
     RATE_LIMIT_BURST = env_int('RATE_LIMIT_BURST', 20, minimum=1)
     FLOOD_STRIKES = env_int('FLOOD_STRIKES', 20, minimum=1)
 
+    # Per client address (an IPv6 address's /64) across its connections, and per process.
+    # Behind a reverse proxy, list it in TRUSTED_PROXIES (addresses or CIDR blocks) so that the
+    # client's address is read from its X-Forwarded-For; from anyone else that header is ignored.
+    TRUSTED_PROXIES = env_list('TRUSTED_PROXIES')
+    MAX_CONNECTIONS = env_int('MAX_CONNECTIONS', 20000, minimum=1)
+    MAX_CONNECTIONS_PER_ADDRESS = env_int('MAX_CONNECTIONS_PER_ADDRESS', 50, minimum=1)
+    NEW_CONNECTIONS_PER_SECOND = env_float('NEW_CONNECTIONS_PER_SECOND', 5.0, minimum=0.01)
+    NEW_CONNECTIONS_BURST = env_int('NEW_CONNECTIONS_BURST', 30, minimum=1)
+    ADDRESS_RATE_LIMIT_PER_SECOND = env_float('ADDRESS_RATE_LIMIT_PER_SECOND', 100.0,
+                                              minimum=0.1)
+    ADDRESS_RATE_LIMIT_BURST = env_int('ADDRESS_RATE_LIMIT_BURST', 200, minimum=1)
+
     @classmethod
     def check(cls):
         """Raise ConfigError when this configuration must not start."""

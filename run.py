@@ -117,6 +117,10 @@ def main(argv=None):
     RelayHandler.socket_timeout = app.config['PING_INTERVAL'] + app.config['PING_TIMEOUT'] + 15
     http_server = WSGIServer((host, port), app, handler_class=RelayHandler, log=None,
                              error_log=log)
+    # gevent-websocket upgrades a WebSocket before the app sees it: a handshake the edge
+    # refuses (too many connections) is answered as plain HTTP instead, with its status.
+    edge = app.extensions['edge']
+    http_server.pre_start_hook = lambda handler: edge.refusal(handler.environ) is not None
     try:
         http_server.init_socket()  # binds now, so that a taken port is told, not a traceback
     except OSError as error:

@@ -87,8 +87,10 @@ class Cluster:
         self.restart_delay = restart_delay
         self.timeout_s = nginx.socketio_timeout(ping_interval, ping_timeout)
         self.body_bytes = nginx.max_body_bytes(max_payload_bytes)
-        worker_env = {**os.environ, 'PYTHONUNBUFFERED': '1',
-                      'DATABASE_URL': database_url}
+        # The workers hear every client through the nginx started here, on loopback: they
+        # read the client's address from its X-Forwarded-For (unless told otherwise).
+        worker_env = {'TRUSTED_PROXIES': '127.0.0.1,::1', **os.environ,
+                      'PYTHONUNBUFFERED': '1', 'DATABASE_URL': database_url}
         self.slots = [WorkerSlot(index + 1, worker_port + index, worker_env)
                       for index in range(workers)]
         self.redis = None

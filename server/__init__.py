@@ -12,7 +12,8 @@ from redis.retry import Retry
 
 from config import ConfigError, DevelopmentConfig
 from server import http, jsonwire
-from server.edge import Edge
+from server.addresses import ConnectionLimits, parse_networks
+from server.edge import Edge, address_of
 from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
 from server.chat.redis_presence import RedisPresence
@@ -23,7 +24,7 @@ from server.namespaces.chat import ChatLimits, ChatNamespace
 from server.namespaces.internals import (IndexedManager, OrderedRedisManager,
                                          bound_unsent_output, close_every_transport,
                                          limit_websocket_messages, unmask_frames_in_c,
-                                         write_websockets_without_timers)
+                                         watch_connections, write_websockets_without_timers)
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.sequencer import Sequencer
@@ -71,16 +72,28 @@ def create_app(config=DevelopmentConfig, overrides=None):
         # latency). Handlers therefore never wait on the client that sent the event.
         async_handlers=False,
     )
+    connections = ConnectionLimits(
+        app.config['MAX_CONNECTIONS'], app.config['MAX_CONNECTIONS_PER_ADDRESS'],
+        app.config['NEW_CONNECTIONS_PER_SECOND'], app.config['NEW_CONNECTIONS_BURST'])
+    watch_connections(socketio.server,
+                      lambda eio_sid, environ: connections.opened(eio_sid, address_of(environ)),
+                      connections.closed)
     limiter = RateLimiter(app.config['RATE_LIMIT_PER_SECOND'], app.config['RATE_LIMIT_BURST'],
-                          app.config['FLOOD_STRIKES'])
-    guard_client_events(socketio.server, limiter)
+                          app.config['FLOOD_STRIKES'],
+                          group_rate=app.config['ADDRESS_RATE_LIMIT_PER_SECOND'],
+                          group_burst=app.config['ADDRESS_RATE_LIMIT_BURST'],
+                          group_of=connections.group_of)
+    guard_client_events(socketio.server, limiter,
+                        max_attachment_bytes=app.config['MAX_PAYLOAD_BYTES'])
     unmask_frames_in_c()
     write_websockets_without_timers()
     bound_unsent_output(app.config['MAX_UNSENT_BYTES'], app.config['MAX_UNSENT_PACKETS'])
     # Engine.IO's own framing adds a byte or two to a Socket.IO packet of MAX_PAYLOAD_BYTES.
     limit_websocket_messages(app.config['MAX_PAYLOAD_BYTES'] + 16)
     app.register_blueprint(http.bp)
-    app.wsgi_app = Edge(app.wsgi_app)  # outside Flask-SocketIO's middleware: sees everything
+    # Outside Flask-SocketIO's middleware: it sees every request.
+    app.wsgi_app = app.extensions['edge'] = Edge(
+        app.wsgi_app, trusted_proxies=_trusted_proxies(app.config), limits=connections)
 
     app.extensions['ticker'] = ticker = _make_ticker(app.config)
     app.extensions['chat'] = chat = _make_chat(app.config, app.root_path, limiter)
@@ -109,6 +122,13 @@ def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
         stop_serving(timeout)
     app.extensions['chat'].store.close()
     app.extensions['chat'].presence.close()
+
+
+def _trusted_proxies(config):
+    try:
+        return parse_networks(config['TRUSTED_PROXIES'])
+    except ValueError as error:
+        raise ConfigError(f'TRUSTED_PROXIES: {error}') from None
 
 
 def _require_answer(url):

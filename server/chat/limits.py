@@ -31,7 +31,9 @@ class Verdict(enum.Enum):
 
 
 class RateLimiter:
-    """Limits each client to ``rate`` events/s (bursts of ``burst``).
+    """Limits each client to ``rate`` events/s (bursts of ``burst``), and, when given
+    ``group_rate``, each group of clients (``group_of(client)``: their address, say) to
+    ``group_rate`` events/s (bursts of ``group_burst``) across all of them.
 
     Refusals are themselves counted in a bucket of ``strikes`` that refills at one per second,
     so a client that goes over the limit now and then is only refused, while one that keeps
@@ -42,31 +44,49 @@ class RateLimiter:
     away never buys a fresh allowance.
     """
 
-    def __init__(self, rate, burst, strikes, clock=time.monotonic):
+    def __init__(self, rate, burst, strikes, group_rate=None, group_burst=None,
+                 group_of=None, clock=time.monotonic):
         self._rate = rate
         self._burst = burst
         self._strikes = strikes
+        self._group_rate = group_rate
+        self._group_burst = group_burst or burst
+        self._group_of = group_of if group_rate else None
         self._clock = clock
         self._clients = {}
-        self._refill_seconds = max(burst / rate, float(strikes))
+        self._groups = {}
+        self._refill_seconds = max(burst / rate, float(strikes),
+                                   self._group_burst / group_rate if group_rate else 0.0)
         self._next_prune = clock() + self._refill_seconds
 
     def __len__(self):
         return len(self._clients)
 
     def check(self, client):
-        """Spend one event of the client's allowance and return the verdict."""
+        """Spend one event of the client's allowance, and of its group's if it has one, and
+        return the verdict: an event over either allowance is refused, and costs a strike."""
         now = self._clock()
         if now >= self._next_prune:
             self._prune(now)
         events, strikes = self._clients.get(client) or self._clients.setdefault(client, (
             TokenBucket(self._rate, self._burst, now), TokenBucket(1.0, self._strikes, now)))
-        if events.take(now):
+        if events.take(now) and self._group_allows(client, now):
             return Verdict.ALLOW
         return Verdict.REFUSE if strikes.take(now) else Verdict.DISCONNECT
+
+    def _group_allows(self, client, now):
+        group = self._group_of(client) if self._group_of is not None else None
+        if group is None:
+            return True
+        bucket = self._groups.get(group)
+        if bucket is None:
+            bucket = self._groups[group] = TokenBucket(self._group_rate, self._group_burst, now)
+        return bucket.take(now)
 
     def _prune(self, now):
         idle_since = now - self._refill_seconds
         self._clients = {client: buckets for client, buckets in self._clients.items()
                          if max(bucket.updated for bucket in buckets) > idle_since}
+        self._groups = {group: bucket for group, bucket in self._groups.items()
+                        if bucket.updated > idle_since}
         self._next_prune = now + self._refill_seconds

@@ -4,6 +4,7 @@ import functools
 import logging
 
 from server.chat import sessions, validation
+from server.edge import address_of
 from server.errors import ClientError
 from server.namespaces.internals import close_transport, in_room
 from server.namespaces.replies import AnsweringNamespace, replies
@@ -312,9 +313,9 @@ class ChatNamespace(AnsweringNamespace):
         self.socketio.server.disconnect(holder, namespace=self.namespace)
 
     def _address(self):
-        """The network address the client being served connected from (a proxy's, behind one)."""
-        environ = self.server.get_environ(self.sid, namespace=self.namespace) or {}
-        return environ.get('REMOTE_ADDR', '-')
+        """The address the client being served connected from (behind a trusted proxy, the
+        one the proxy names)."""
+        return address_of(self.server.get_environ(self.sid, namespace=self.namespace) or {})
 
     def _wanted_nick(self, auth):
         """Return the nick a connecting client asks for in ``auth``, if it is a valid one."""

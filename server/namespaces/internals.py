@@ -3,9 +3,9 @@ private parts.
 
 Pinned by requirements.txt; ``tests/unit/test_internals.py`` fails if an upgrade changes any of
 what is relied on here: closing a client's whole connection without waiting (python-socketio
-only offers a blocking form), wrapping how the server takes in messages and events, asking
-whether a client is in a room without walking every room, putting the emits that come
-through the Redis queue in order, reading WebSocket frames within a size limit and
+only offers a blocking form), wrapping how the server takes in connections, messages and
+events, asking whether a client is in a room without walking every room, putting the emits
+that come through the Redis queue in order, reading WebSocket frames within a size limit and
 unmasking them in C, letting a WebSocket's writer wait for packets without a timer, and
 bounding what a connection may leave unread.
 """
@@ -53,6 +53,36 @@ def wrap_inbound_messages(server, wrapper):
     """Route every Engine.IO message through ``wrapper(handle, eio_sid, data)``."""
     handle = server._handle_eio_message
     server.eio.on('message', lambda eio_sid, data: wrapper(handle, eio_sid, data))
+
+
+def watch_connections(server, opened, closed):
+    """Call ``opened(eio_sid, environ)`` as each Engine.IO connection is made, before
+    python-socketio takes it, and ``closed(eio_sid)`` once python-socketio is done with its end.
+
+    python-socketio's admin instrumentation wraps these two handlers the same way.
+    """
+    connect = server._handle_eio_connect
+    disconnect = server._handle_eio_disconnect
+
+    def on_connect(eio_sid, environ):
+        opened(eio_sid, environ)
+        return connect(eio_sid, environ)
+
+    def on_disconnect(eio_sid, reason=None):
+        try:
+            return disconnect(eio_sid, reason)
+        finally:
+            closed(eio_sid)
+
+    server.eio.on('connect', on_connect)
+    server.eio.on('disconnect', on_disconnect)
+
+
+def pending_attachments(server, eio_sid):
+    """Return the attachments announced by the binary packet a client is in the middle of
+    sending, and those received so far; None when it is sending none."""
+    packet = server._binary_packet.get(eio_sid)
+    return None if packet is None else (packet.attachment_count, packet.attachments)
 
 
 def wrap_event_dispatch(server, wrapper):

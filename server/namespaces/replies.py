@@ -18,8 +18,8 @@ from flask_socketio import Namespace
 
 from server.chat.limits import Verdict
 from server.errors import ClientError
-from server.namespaces.internals import (close_transport, wrap_event_dispatch,
-                                         wrap_inbound_messages)
+from server.namespaces.internals import (close_transport, pending_attachments,
+                                         wrap_event_dispatch, wrap_inbound_messages)
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +36,14 @@ RESERVED_EVENTS = LIFECYCLE_EVENTS | {'connect_error'}
 # its rate limit, and only its first is logged.
 GARBAGE_LIMIT = 5
 GARBAGE_SENDERS_REMEMBERED = 10_000
+# Binary attachments one Socket.IO packet may announce. No event of ours takes binary data;
+# python-socketio holds a packet's attachments until the last arrives, so both their number
+# and their bytes (at most the largest packet's, together) are capped.
+MAX_ATTACHMENTS = 10
+BINARY_PACKET_TYPES = ('5', '6')  # BINARY_EVENT, BINARY_ACK
 
 
-def guard_client_events(server, limiter=None):
+def guard_client_events(server, limiter=None, max_attachment_bytes=None):
     """Wrap the server's handling of what clients send.
 
     A connection whose socket buffer never runs dry (a flooder) would keep its reader greenlet
@@ -46,17 +51,34 @@ def guard_client_events(server, limiter=None):
     read without waiting first yields to the other greenlets. Client events named
     like lifecycle events are dropped, and each event records whether it asked for an ack.
     A packet that cannot be decoded is logged once per connection, without a traceback, and
-    counts against the ``limiter``; a connection that keeps sending them is closed.
+    counts against the ``limiter``; a connection that keeps sending them is closed. So is one
+    whose binary packet announces more than MAX_ATTACHMENTS attachments, or whose attachments
+    add up to more than ``max_attachment_bytes``.
     """
     loop_turn = _loop_turn(server)
     garbage = {}  # eio_sid -> undecodable packets it sent
 
     def handle(take, eio_sid, data):
+        if not within_binary_caps(eio_sid, data):
+            log.warning('closing connection %s: its binary attachments went over the cap',
+                        eio_sid)
+            close_transport(server, eio_sid)
+            return None
         try:
             return take(eio_sid, data)
         except ValueError as error:  # python-socketio could not decode the packet
             refuse_garbage(eio_sid, error)
             return None
+
+    def within_binary_caps(eio_sid, data):
+        pending = pending_attachments(server, eio_sid)
+        if pending is not None:
+            received = sum(len(attachment) for attachment in pending[1]) + len(data)
+            return max_attachment_bytes is None or received <= max_attachment_bytes
+        if isinstance(data, str) and data[:1] in BINARY_PACKET_TYPES:
+            announced = _announced_attachments(data)
+            return announced is not None and 1 <= announced <= MAX_ATTACHMENTS
+        return True
 
     def refuse_garbage(eio_sid, error):
         if len(garbage) >= GARBAGE_SENDERS_REMEMBERED:
@@ -100,6 +122,15 @@ def guard_client_events(server, limiter=None):
 
     wrap_inbound_messages(server, handle_message_fairly)
     wrap_event_dispatch(server, guarded_dispatch)
+
+
+def _announced_attachments(packet):
+    """Return how many attachments a binary packet's header announces (``51-...``), or None
+    when it announces no readable number."""
+    count, dash, _ = packet[1:].partition('-')
+    if not dash or not count.isdigit() or len(count) > 6:
+        return None
+    return int(count)
 
 
 def _loop_turn(server):

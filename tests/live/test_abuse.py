@@ -2,10 +2,7 @@
 
 The clients here speak raw WebSocket or Engine.IO, as an attacker's script would.
 """
-import base64
-import os
 import re
-import socket
 import struct
 import time
 
@@ -14,72 +11,11 @@ import requests
 
 from server.namespaces.replies import GARBAGE_LIMIT
 from tests.support.live_server import LiveServer
+from tests.support.raw_websocket import (OPCODE_CLOSE, OPCODE_CONTINUATION, OPCODE_TEXT,
+                                         RawWebSocket)
 from tests.support.sio_client import RecordingClient
 
 pytestmark = pytest.mark.live
-
-OPCODE_CONTINUATION, OPCODE_TEXT, OPCODE_CLOSE = 0x0, 0x1, 0x8
-
-
-class RawWebSocket:
-    """A WebSocket to Engine.IO's endpoint, written frame by frame."""
-
-    def __init__(self, url, timeout=5.0, receive_buffer=None):
-        host, port = url.removeprefix('http://').split(':')
-        self.sock = socket.socket()
-        if receive_buffer is not None:  # a client that reads slowly, if at all
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, receive_buffer)
-        self.sock.settimeout(timeout)
-        self.sock.connect((host, int(port)))
-        key = base64.b64encode(os.urandom(16)).decode()
-        self.sock.sendall((
-            'GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\n'
-            f'Host: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n'
-            f'Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n').encode())
-        self.buffer = b''
-        while b'\r\n\r\n' not in self.buffer:
-            self.buffer += self._recv()
-        head, self.buffer = self.buffer.split(b'\r\n\r\n', 1)
-        assert head.startswith(b'HTTP/1.1 101'), head
-
-    def _recv(self):
-        chunk = self.sock.recv(65536)
-        if not chunk:
-            raise ConnectionError('closed by the server')
-        return chunk
-
-    def send_header(self, length, opcode=OPCODE_TEXT, fin=True):
-        """Announce a frame of ``length`` bytes with an all-zero mask, so that its payload (up
-        to the caller) goes as it is."""
-        if length < 126:
-            size = struct.pack('!B', 0x80 | length)
-        elif length < 65536:
-            size = struct.pack('!BH', 0x80 | 126, length)
-        else:
-            size = struct.pack('!BQ', 0x80 | 127, length)
-        self.sock.sendall(struct.pack('!B', 0x80 * fin | opcode) + size + bytes(4))
-
-    def send_text(self, payload):
-        """Send ``payload`` as one text frame."""
-        self.send_header(len(payload))
-        self.sock.sendall(payload)
-
-    def read_frame(self):
-        """Return (opcode, payload) of the next frame from the server (never masked)."""
-        while len(self.buffer) < 2:
-            self.buffer += self._recv()
-        opcode, length = self.buffer[0] & 0x0F, self.buffer[1] & 0x7F
-        offset = 2
-        if length == 126:
-            length, offset = struct.unpack('!H', self.buffer[2:4])[0], 4
-        while len(self.buffer) < offset + length:
-            self.buffer += self._recv()
-        payload = self.buffer[offset:offset + length]
-        self.buffer = self.buffer[offset + length:]
-        return opcode, payload
-
-    def close(self):
-        self.sock.close()
 
 
 def test_a_frame_announcing_more_than_the_limit_is_refused_from_its_header(live_server):

@@ -5,6 +5,7 @@ client address spread over both workers; then a clean stop that leaves nothing r
 what the launcher does when a worker, nginx or redis-server dies.
 """
 import os
+import re
 import signal
 import socket
 import threading
@@ -135,6 +136,10 @@ def test_nginx_serves_page_websocket_and_polling_keeps_each_client_on_one_worker
                 for poller in pollers:
                     assert {m['text'] for m in poller.wait_for_messages(len(everyone))} == \
                         expected
+                # The workers trust the nginx in front of them to name each client's address.
+                for poller in pollers:
+                    cluster.wait_for_line(rf'chat client connected: {poller.nick} from '
+                                          rf'{re.escape(poller.source)}\b', 5)
             finally:
                 for poller in pollers:
                     poller.close()

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from deploy.processes import free_port, port_is_free
+from tests.support.live_server import ONE_ADDRESS_FOR_ALL, hermetic_env
 from tests.support.addresses import loopback_source, session_from
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,15 +59,14 @@ class ClusterProcess:
         self.url = None
         self.argv = [sys.executable, '-m', 'deploy.cluster', '--workers', str(workers),
                      '--port', str(self.port), '--run-dir', str(self.run_dir), *args]
-        base = {key: value for key, value in os.environ.items() if key != 'MESSAGE_QUEUE'}
-        self.env = {
-            **base,
+        self.env = hermetic_env(**{
             'DATABASE_URL': f'sqlite:///{self.folder.resolve() / "chat.db"}',
             'APP_ENV': 'development',
             'LOG_LEVEL': 'INFO',
             'PYTHONUNBUFFERED': '1',
-            **{key: str(value) for key, value in env.items()},
-        }
+            **ONE_ADDRESS_FOR_ALL,
+            **env,
+        })
         self.process = None
         self.pids = {}  # name -> every pid reported for it, oldest first
         self._lines = []

@@ -16,6 +16,15 @@ ROOT = Path(__file__).resolve().parents[2]
 # The settings run.py reads: a test gives each one it needs, none comes from the developer's
 # environment.
 SETTINGS = {name for name in dir(Config) if name.isupper()} | {'APP_ENV'}
+# Every test client connects from 127.0.0.1, so the limits per client address would count a
+# whole test's clients as one user: they are lifted, and the tests of those limits set them.
+ONE_ADDRESS_FOR_ALL = {
+    'MAX_CONNECTIONS_PER_ADDRESS': '1000000',
+    'NEW_CONNECTIONS_PER_SECOND': '1000000',
+    'NEW_CONNECTIONS_BURST': '1000000',
+    'ADDRESS_RATE_LIMIT_PER_SECOND': '1000000',
+    'ADDRESS_RATE_LIMIT_BURST': '1000000',
+}
 
 
 def hermetic_env(**settings):
@@ -42,6 +51,7 @@ class LiveServer:
             'PORT': '0',
             'LOG_LEVEL': 'INFO',
             'PYTHONUNBUFFERED': '1',
+            **ONE_ADDRESS_FOR_ALL,
             **env,
         })
         self.url = None

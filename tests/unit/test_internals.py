@@ -132,3 +132,30 @@ def test_engineio_sockets_queue_what_they_send():
     assert 'self.queue.put(pkt)' in send
     assert parameters(internals._ENGINEIO_SEND) == ['self', 'pkt']
     assert 'packets = self.poll()' in inspect.getsource(engineio.socket.Socket.handle_get_request)
+
+
+def test_watch_connections_sees_each_connection_open_and_close_around_python_socketio():
+    server = socketio.Server(async_mode='threading')
+    assert parameters(socketio.Server._handle_eio_connect) == ['self', 'eio_sid', 'environ']
+    assert parameters(socketio.Server._handle_eio_disconnect) == ['self', 'eio_sid', 'reason']
+    seen = []
+    internals.watch_connections(server, lambda eio_sid, environ: seen.append(('open', eio_sid)),
+                                lambda eio_sid: seen.append(('closed', eio_sid)))
+    server.eio._trigger_event('connect', 'eio-1', {'REMOTE_ADDR': '192.0.2.1'})
+    assert server.environ['eio-1'] == {'REMOTE_ADDR': '192.0.2.1'}  # python-socketio's own ran
+    server.eio._trigger_event('disconnect', 'eio-1', 'transport close')
+    assert 'eio-1' not in server.environ
+    assert seen == [('open', 'eio-1'), ('closed', 'eio-1')]
+
+
+def test_a_binary_packet_in_progress_is_kept_with_its_announced_and_received_attachments():
+    server = socketio.Server(async_mode='threading')
+    server.manager.set_server(server)
+    server.manager.initialize()
+    server.manager.connect('eio-1', '/chat')
+    assert internals.pending_attachments(server, 'eio-1') is None
+    server._handle_eio_message('eio-1', '52-/chat,["x",{"_placeholder":true,"num":0},'
+                                        '{"_placeholder":true,"num":1}]')
+    assert internals.pending_attachments(server, 'eio-1') == (2, [])
+    server._handle_eio_message('eio-1', b'abc')
+    assert internals.pending_attachments(server, 'eio-1') == (2, [b'abc'])
