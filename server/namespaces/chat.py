@@ -6,7 +6,7 @@ import logging
 from server.chat import sessions, validation
 from server.edge import address_of
 from server.errors import ClientError
-from server.namespaces.internals import close_transport, in_room
+from server.namespaces.internals import close_transport, in_room, local_members
 from server.namespaces.replies import AnsweringNamespace, replies
 from server.tasks import Trampoline
 
@@ -170,6 +170,7 @@ class ChatNamespace(AnsweringNamespace):
         room = self._room(payload)
         since_id = validation.optional_id(payload, 'since_id')
         joined = self._enter(room)
+        audience = self._audience(room) if joined else None
         try:
             # Read after entering: a message stored meanwhile is then live, never missed.
             page = self._join_page(room, since_id)
@@ -178,7 +179,9 @@ class ChatNamespace(AnsweringNamespace):
                 self._exit(room)
             raise
         if joined:
-            self._announce(room, 'join', f'New member joined: {room}', self._nick())
+            self._emit_room_info(
+                self._room_info(room, 'join', f'New member joined: {room}', self._nick()),
+                to=self._still_here(room, audience))
         return {
             'room': room,
             'members': self.presence.members(room),
@@ -386,6 +389,25 @@ class ChatNamespace(AnsweringNamespace):
         except KeyError:  # gone since the first call: the next room_info names the next one
             return None
 
-    def _emit_room_info(self, info, skip_sid=None):
-        self.socketio.emit('room_info', info, to=room_key(info['room']), skip_sid=skip_sid,
-                           namespace=self.namespace)
+    def _emit_room_info(self, info, skip_sid=None, to=None):
+        self.socketio.emit('room_info', info, to=to or room_key(info['room']),
+                           skip_sid=skip_sid, namespace=self.namespace)
+
+    def _audience(self, room):
+        """Return who is to hear of a join into ``room`` that has just happened: its members
+        now, or None for the whole room when other workers share it.
+
+        The history read that follows a join waits for the database, and meanwhile others may
+        join; they get every member in their own reply, so the announcement need not reach
+        them. In a join storm that halves the member lists sent (each of which names them all).
+        """
+        if self.presence_shared:
+            return None
+        return local_members(self.server, self.namespace, room_key(room))
+
+    def _still_here(self, room, audience):
+        """Return the sids of ``audience`` still in the room (None: the whole room)."""
+        if audience is None:
+            return None
+        present = local_members(self.server, self.namespace, room_key(room))
+        return [sid for sid in audience if sid in present] or [self.sid]

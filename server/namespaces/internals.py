@@ -101,6 +101,11 @@ def in_room(server, sid, namespace, room):
     return sid in server.manager.rooms.get(namespace, {}).get(room, ())
 
 
+def local_members(server, namespace, room):
+    """Return the sids of this worker's clients in a Socket.IO room, as a set."""
+    return frozenset(server.manager.rooms.get(namespace, {}).get(room, ()))
+
+
 class IndexedRooms:
     """For a python-socketio manager: remember the rooms of each client.
 

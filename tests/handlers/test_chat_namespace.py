@@ -233,6 +233,29 @@ def test_unknown_namespaces_are_refused(app, namespace):
     assert not client.is_connected(namespace)
 
 
+def test_a_join_is_announced_to_the_members_there_when_it_happened_not_to_later_joiners(
+        app, monkeypatch):
+    ana, bob, cara = connect(app), connect(app), connect(app)
+    ask(ana, 'join', {'room': 'lobby'})
+    store = app.extensions['chat'].store
+    read = store.recent
+
+    def read_while_cara_joins(room, limit):
+        # Bob's history read waits for the database; meanwhile Cara joins.
+        monkeypatch.setattr(store, 'recent', read)
+        assert ask(cara, 'join', {'room': 'lobby'})['ok'] is True
+        return read(room, limit)
+
+    monkeypatch.setattr(store, 'recent', read_while_cara_joins)
+    events(ana), events(cara)
+    assert ask(bob, 'join', {'room': 'lobby'})['members'] == sorted(
+        [ana.nick, bob.nick, cara.nick], key=str.casefold)
+    assert [info['nick'] for info in events(ana, 'room_info')] == [cara.nick, bob.nick]
+    # Cara's own reply listed Bob; she is not told of a join that came before hers.
+    assert [info['nick'] for info in events(cara, 'room_info')] == [cara.nick]
+    assert [info['nick'] for info in events(bob, 'room_info')] == [cara.nick, bob.nick]
+
+
 def test_a_join_whose_history_cannot_be_read_is_undone_and_never_announced(app, caplog):
     ana, bob = connect(app), connect(app)
     ask(ana, 'join', {'room': 'lobby'})
