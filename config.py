@@ -115,6 +115,11 @@ class Config:
     HISTORY_LIMIT = env_int('HISTORY_LIMIT', 50, minimum=0)
     MAX_HISTORY_PAGE = env_int('MAX_HISTORY_PAGE', 200, minimum=1)
 
+    # Sign-in: with AUTH_REQUIRED every connect must present a sign-in token (server/auth.py)
+    # younger than TOKEN_MAX_AGE seconds.
+    AUTH_REQUIRED = env_bool('AUTH_REQUIRED')
+    TOKEN_MAX_AGE = env_int('TOKEN_MAX_AGE', 86400, minimum=1)
+
     # /chat limits.
     MAX_MESSAGE_LENGTH = env_int('MAX_MESSAGE_LENGTH', 2000, minimum=1)
     MAX_ROOM_NAME_LENGTH = env_int('MAX_ROOM_NAME_LENGTH', 64, minimum=1)
@@ -162,6 +167,7 @@ class TestingConfig(DevelopmentConfig):
     DATABASE_URL = 'sqlite:///:memory:'
     PUSH_INTERVAL = 3600.0
     RECONNECT_GRACE = 0.0  # handler tests see leaves at once; their own tests set a grace
+    AUTH_REQUIRED = False  # the tests of sign-in turn it on themselves
 
 
 class ProductionConfig(Config):

@@ -1,4 +1,5 @@
-"""Start the server on gevent: ``python run.py [--access-log]``. Configuration comes from the
+"""Start the server on gevent: ``python run.py [--access-log]``; or print a sign-in token for a
+user and exit: ``python run.py token USER [--ttl SECONDS]``. Configuration comes from the
 environment."""
 from gevent import monkey
 
@@ -59,11 +60,43 @@ class RelayHandler(WebSocketHandler):
 
 
 def parse_args(argv):
-    """The command line: only ``--access-log``; everything else is the environment's."""
-    parser = argparse.ArgumentParser(description='Serve the Relay chat and push server.')
+    """The command line: ``--access-log``, or the ``token`` command; everything else is the
+    environment's."""
+    parser = argparse.ArgumentParser(
+        description='Serve the Relay chat and push server, or issue a sign-in token (token).')
     parser.add_argument('--access-log', action='store_true',
                         help='log every HTTP request at INFO (as ACCESS_LOG=1 does)')
+    commands = parser.add_subparsers(dest='command', metavar='{token}')
+    token = commands.add_parser(
+        'token', help='print a sign-in token for USER (for AUTH_REQUIRED) and exit',
+        description='Print a sign-in token for USER, signed with SECRET_KEY: the client presents '
+                    'it as auth {"token": ...}, the browser page as /#token=<token>.')
+    token.add_argument('user', metavar='USER', help="the user's name, which is its nick")
+    token.add_argument('--ttl', type=int, metavar='SECONDS',
+                       help='seconds until it expires (default and at most: TOKEN_MAX_AGE)')
     return parser.parse_args(argv)
+
+
+def print_token(user, ttl):
+    """Print a sign-in token for ``user``; a user, ttl or configuration it cannot take is one
+    line on stderr and exit code 2."""
+    try:
+        from config import config_from_env
+        config = config_from_env()
+        config.check()
+    except ValueError as error:
+        print(f'configuration error: {error}', file=sys.stderr)
+        return 2
+    from server.auth import UserTokens
+    from server.errors import ClientError
+    tokens = UserTokens(config.SECRET_KEY, config.TOKEN_MAX_AGE, config.MAX_NICK_LENGTH)
+    try:
+        token = tokens.issue(user, ttl)
+    except (ClientError, ValueError) as error:
+        print(f'cannot issue a token for {user!r}: {error}', file=sys.stderr)
+        return 2
+    print(token)
+    return 0
 
 
 def configure_logging(level, access):
@@ -100,6 +133,8 @@ def main(argv=None):
     on stderr and exit code 2.
     """
     args = parse_args(argv)
+    if args.command == 'token':
+        return print_token(args.user, args.ttl)
     try:
         # config reads the environment as it is imported, so a bad value fails right here.
         from config import config_from_env

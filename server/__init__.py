@@ -13,6 +13,8 @@ from redis.retry import Retry
 from config import ConfigError, DevelopmentConfig
 from server import http, jsonwire
 from server.addresses import ConnectionLimits, parse_networks
+from server.auth import UserTokens
+from server.chat.sessions import SessionTokens
 from server.edge import Edge, address_of
 from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
@@ -95,11 +97,15 @@ def create_app(config=DevelopmentConfig, overrides=None):
     app.wsgi_app = app.extensions['edge'] = Edge(
         app.wsgi_app, trusted_proxies=_trusted_proxies(app.config), limits=connections)
 
+    users = None  # anyone may connect, unless AUTH_REQUIRED
+    if app.config['AUTH_REQUIRED']:
+        users = UserTokens(app.config['SECRET_KEY'], app.config['TOKEN_MAX_AGE'],
+                           app.config['MAX_NICK_LENGTH'])
     app.extensions['ticker'] = ticker = _make_ticker(app.config)
-    app.extensions['chat'] = chat = _make_chat(app.config, app.root_path, limiter)
+    app.extensions['chat'] = chat = _make_chat(app.config, app.root_path, limiter, users)
     socketio.on_namespace(chat)
     chat.start_tasks()
-    socketio.on_namespace(TickerNamespace(TICKER_NAMESPACE, ticker, limiter))
+    socketio.on_namespace(TickerNamespace(TICKER_NAMESPACE, ticker, limiter, users))
     return app
 
 
@@ -191,7 +197,7 @@ def _periodic(name, interval, action, quiet=False):
                         socketio.server.eio.create_event, quiet=quiet)
 
 
-def _make_chat(config, app_root, limiter):
+def _make_chat(config, app_root, limiter, users):
     project_root = Path(app_root).parent
     # SQLite blocks its caller: under gevent its calls run in one OS thread of their own (one
     # at a time, so they need no lock) and the loop serves everyone else meanwhile; on the
@@ -205,6 +211,8 @@ def _make_chat(config, app_root, limiter):
         limiter=limiter,
         limits=ChatLimits.from_config(config),
         periodic=_periodic,
+        session_tokens=SessionTokens(config['SECRET_KEY']),
+        users=users,
         grace=config['RECONNECT_GRACE'],
         heartbeat=config['WORKER_HEARTBEAT'] if config['MESSAGE_QUEUE'] else None,
     )

@@ -4,8 +4,9 @@ import functools
 import logging
 
 from server.chat import sessions, validation
-from server.edge import address_of
+from server.chat.presence import nick_taken
 from server.errors import ClientError
+from server.namespaces.access import client_address, refuse_connect, signed_in_user
 from server.namespaces.internals import close_transport, in_room, local_members
 from server.namespaces.replies import AnsweringNamespace, replies
 from server.tasks import Trampoline
@@ -42,9 +43,11 @@ class ChatNamespace(AnsweringNamespace):
     """Handlers for /chat; the state lives in the domain objects it is given."""
 
     def __init__(self, namespace, presence, store, typing, limiter, limits, periodic,
-                 grace=0.0, heartbeat=None):
+                 session_tokens, users=None, grace=0.0, heartbeat=None):
         super().__init__(namespace, limiter)
         self.presence = presence
+        self.session_tokens = session_tokens
+        self.users = users  # sign-in tokens when AUTH_REQUIRED, else None: anyone may connect
         self.store = store
         self.typing = typing
         self.limits = limits
@@ -60,11 +63,20 @@ class ChatNamespace(AnsweringNamespace):
                                         self.keep_presence, quiet=True)
 
     def on_connect(self, auth=None):
-        """Greet the client with its nick and session token, taking over its stale connection."""
+        """Greet the client with its nick and session token, taking over its stale connection.
+
+        A session token the server did not sign is refused (``invalid_session``); with
+        AUTH_REQUIRED, so is a connect without a good sign-in token, and the user's name is
+        the nick.
+        """
         self.count_connect()
-        token = sessions.presented_token(auth) or sessions.new_token()
-        key = sessions.session_key(token)
-        arrival = self.presence.connect(self.sid, self._wanted_nick(auth), key)
+        user = signed_in_user(self, self.users, auth)
+        token, key = self._session(auth, user)
+        arrival = self.presence.connect(self.sid, user or self._wanted_nick(auth), key)
+        if user is not None and arrival.nick != user:
+            # Another user's name is the same nick, ignoring case: two names for one nick.
+            self.presence.disconnect(self.sid)
+            raise refuse_connect(self, nick_taken(user))
         if arrival.displaced is not None:
             self._close_displaced(arrival.displaced)
         for room in arrival.rooms:  # a session resumed: it is still in its rooms
@@ -74,7 +86,23 @@ class ChatNamespace(AnsweringNamespace):
         self._clear_typing(arrival.nick, arrival.rooms, skip_sid=self.sid)
         self.reply('my_response', {'data': 'Connected', 'nick': arrival.nick, 'session': token,
                                    'user_id': sessions.user_id(key)})
-        log.info('chat client connected: %s from %s', arrival.nick, self._address())
+        log.info('chat client connected: %s from %s%s', arrival.nick, client_address(self),
+                 '' if user is None else f' (signed in as {user})')
+
+    def _session(self, auth, user):
+        """Return the session token to greet with and the key the session is kept under.
+
+        A signed-in user has one session, whichever tab or device it connects from (and no
+        token: its sign-in token is its proof); anyone else has the signed session token it
+        presents, or a new one.
+        """
+        if user is not None:
+            return None, sessions.user_key(user)
+        try:
+            token = self.session_tokens.presented(auth) or self.session_tokens.issue()
+        except ClientError as error:
+            raise refuse_connect(self, error) from None
+        return token, sessions.session_key(token)
 
     def on_disconnect(self, reason=None):
         """Forget the client at once, then tell its rooms, through the announcement queue.
@@ -85,7 +113,7 @@ class ChatNamespace(AnsweringNamespace):
         """
         sid = self.sid
         nick = self.presence.nick(sid) if self.presence.is_connected(sid) else None
-        log.info('chat client disconnected: %s from %s (%s)', nick, self._address(),
+        log.info('chat client disconnected: %s from %s (%s)', nick, client_address(self),
                  reason or 'unknown reason')
         typing_rooms = self.typing.stop_client(sid)
         if typing_rooms and nick is not None:
@@ -158,6 +186,9 @@ class ChatNamespace(AnsweringNamespace):
     @replies
     def on_set_nick(self, payload):
         nick = validation.nick(payload, 'nick', self.limits.max_nick_length)
+        if self.users is not None and nick != self._nick():
+            raise ClientError('nick_locked', f'your nick is your user name, "{self._nick()}", '
+                              'on this server')
         old = self.presence.set_nick(self.sid, nick)
         if old != nick:
             for room in self.presence.rooms(self.sid):
@@ -314,11 +345,6 @@ class ChatNamespace(AnsweringNamespace):
         log.info('session resumed on %s; closing its old connection %s', self.sid, holder)
         self.emit('session_moved', {}, room=holder)
         self.socketio.server.disconnect(holder, namespace=self.namespace)
-
-    def _address(self):
-        """The address the client being served connected from (behind a trusted proxy, the
-        one the proxy names)."""
-        return address_of(self.server.get_environ(self.sid, namespace=self.namespace) or {})
 
     def _wanted_nick(self, auth):
         """Return the nick a connecting client asks for in ``auth``, if it is a valid one."""

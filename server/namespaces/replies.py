@@ -18,6 +18,7 @@ from flask_socketio import Namespace
 
 from server.chat.limits import Verdict
 from server.errors import ClientError
+from server.namespaces.access import refuse_connect
 from server.namespaces.internals import (close_transport, pending_attachments,
                                          wrap_event_dispatch, wrap_inbound_messages)
 
@@ -210,7 +211,7 @@ class AnsweringNamespace(Namespace):
     def count_connect(self):
         """Count a connect against the connection's allowance; refuse it when over."""
         if self._verdict(self.sid) is not Verdict.ALLOW:
-            raise ConnectionRefusedError('rate_limited')
+            raise refuse_connect(self, ClientError('rate_limited', 'too many connects; slow down'))
 
     def connection_of(self, sid):
         """Return the Engine.IO connection of a client of this namespace.

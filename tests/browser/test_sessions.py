@@ -2,7 +2,8 @@
 sessionStorage (while the page is away: the page takes it out at load and puts it back when it
 goes), so a reload keeps its nick, rooms and direct messages; a direct message sent to a
 connection that had silently died arrives after the reconnect; two tabs are two sessions, a
-duplicated tab too; a session continued elsewhere says so; and a direct message whose
+duplicated tab too; a session continued elsewhere says so; a token the server no longer takes
+(its SECRET_KEY changed) is dropped for a new session; and a direct message whose
 acknowledgement is lost is sent again and stored once.
 
 Pages come from the ``open_page`` fixture, which also fails a test on any console error,
@@ -14,6 +15,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
+from server.chat.sessions import TOKEN_FORMAT, SessionTokens
 from tests.support.sio_client import RecordingClient
 
 pytestmark = pytest.mark.browser
@@ -315,6 +317,28 @@ def test_a_session_continued_elsewhere_says_so_and_comes_back(open_page, live_se
         other.wait_for('session_moved')
         other.wait_disconnected()
     assert page.page.evaluate(f"sessionStorage.getItem('{SESSION_KEY}')") is None
+
+
+def test_a_session_token_the_server_no_longer_takes_is_dropped_for_a_new_session(
+        open_page, live_server, output_dir):
+    # As after SECRET_KEY was rotated: the tab's token was signed with the key before.
+    page = open_page()
+    page.allow(r'socket\.io/|favicon\.ico')  # leaving cuts the connection; no icon there
+    page.page.goto(live_server.url + '/healthz')
+    old_token = SessionTokens('the-key-before-rotation').issue()
+    page.page.evaluate('([key, value]) => sessionStorage.setItem(key, value)',
+                       [SESSION_KEY, json.dumps(old_token)])
+    page.page.goto(live_server.url + '/')
+
+    # The server refuses it as invalid_session; the page forgets it and starts a new session.
+    page.wait_ready()
+    expect(page.page.locator('.toast')).not_to_have_attribute('data-tone', 'error')
+    assert live_server.output().count(': invalid_session') == 1
+    page.join('lobby')
+    page.screenshot(output_dir / 'new-session.png')
+    page.page.goto(live_server.url + '/healthz')
+    token = json.loads(page.page.evaluate(f"sessionStorage.getItem('{SESSION_KEY}')"))
+    assert token != old_token and TOKEN_FORMAT.fullmatch(token)
 
 
 def test_a_direct_message_whose_ack_is_lost_is_sent_again_and_stored_once(open_page, output_dir):

@@ -143,5 +143,23 @@ for (const transport of ['websocket', 'polling']) {
       assert.equal(stranger.connected, false);
       assert.ok(!stranger.received.length);
     });
+
+    test('a session token the server did not sign is refused as invalid_session', async () => {
+      const invented = `${'a'.repeat(43)}.${'b'.repeat(43)}`;
+      const impostor = io(SERVER_URL + '/chat', {
+        transports: [transport], reconnection: false, forceNew: true, timeout: WAIT_MS,
+        auth: { nick: 'Ana', session: invented },
+      });
+      sockets.push(impostor);
+      const error = await new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('no connect_error')), WAIT_MS);
+        impostor.on('connect_error', (err) => { clearTimeout(timer); resolve(err); });
+      });
+      assert.equal(error.data.code, 'invalid_session');
+      assert.equal(error.message, error.data.message);
+      assert.match(error.message, /SECRET_KEY/);
+      assert.equal(impostor.connected, false);
+      assert.equal(impostor.active, false); // refused: the client does not retry by itself
+    });
   });
 }

@@ -20,4 +20,4 @@ def test_the_javascript_client_passes_the_contract(live_server, output_dir):
     )
     (output_dir / 'node-test.log').write_text(result.stdout + result.stderr)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert '# fail 0' in result.stdout and '# pass 12' in result.stdout, result.stdout
+    assert '# fail 0' in result.stdout and '# pass 14' in result.stdout, result.stdout

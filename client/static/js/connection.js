@@ -11,7 +11,10 @@ const STATE_TEXT = {
   reconnecting: 'reconnecting…',
   offline: 'offline',
   kicked: 'disconnected by the server',
+  denied: 'sign-in needed',
 };
+// Connect refusals that only a new sign-in token (AUTH_REQUIRED) cures: never retried.
+const SIGN_IN_REFUSALS = new Set(['auth_required', 'invalid_token']);
 
 /** A refused or unanswered request: code is stable for programs, message is for people. */
 export class RequestError extends Error {
@@ -49,14 +52,20 @@ export async function request(socket, event, payload) {
 
 /**
  * Show a socket's connection state in a status element: sets data-state (connecting,
- * connected, reconnecting, offline, kicked), data-transport (polling, websocket) and the
- * visible text. Returns a function that reports the current state.
+ * connected, reconnecting, offline, kicked, denied), data-transport (polling, websocket) and
+ * the visible text. Returns a function that reports the current state.
  *
  * When the server closes the namespace on purpose ("io server disconnect", which
  * socket.io-client never retries by itself), the socket tries again after a pause; with
  * retryWhenKicked false it stays "kicked" until something else connects it again.
+ *
+ * When the server refuses the connect (which socket.io-client does not retry either),
+ * onRefused(error) may cure the cause and return true: the socket then connects again at once.
+ * A refusal for want of a sign-in token stays "denied", saying so.
  */
-export function watchConnection(socket, element, { onServerError, retryWhenKicked = true } = {}) {
+export function watchConnection(socket, element, {
+  onServerError, onRefused, retryWhenKicked = true,
+} = {}) {
   const textElement = element.querySelector('.status-text') ?? element;
   const manager = socket.io;
   let state = 'connecting';
@@ -104,6 +113,15 @@ export function watchConnection(socket, element, { onServerError, retryWhenKicke
   socket.on('connect_error', (error) => {
     if (socket.active) {
       show('reconnecting');
+    } else if (onRefused?.(error)) {
+      show('reconnecting');
+      socket.connect();
+    } else if (SIGN_IN_REFUSALS.has(error.data?.code)) {
+      show('denied');
+      const why = error.data.code === 'auth_required'
+        ? 'this server admits signed-in users only; open it with the sign-in link you were given'
+        : error.message;
+      onServerError?.(`Sign-in needed: ${why}.`);
     } else {
       show('offline');
       onServerError?.(`The server refused the connection: ${error.message}`);
@@ -111,16 +129,19 @@ export function watchConnection(socket, element, { onServerError, retryWhenKicke
   });
 
   // The manager is shared by every namespace: a kicked socket is not part of its reconnection.
+  // A socket the server put out or refused is not part of it either.
+  const settled = () => state === 'kicked' || state === 'denied';
+
   manager.on('reconnect_attempt', (attempt) => {
-    if (!socket.connected && state !== 'kicked') show('reconnecting', `(attempt ${attempt})`);
+    if (!socket.connected && !settled()) show('reconnecting', `(attempt ${attempt})`);
   });
 
   manager.on('reconnect_failed', () => {
-    if (state !== 'kicked') show('offline');
+    if (!settled()) show('offline');
   });
 
   window.addEventListener('offline', () => {
-    if (!socket.connected && state !== 'kicked') show('offline');
+    if (!socket.connected && !settled()) show('offline');
   });
 
   return () => state;

@@ -8,7 +8,7 @@
 import { request } from './connection.js';
 import { byTestId } from './dom.js';
 import { failure } from './notice.js';
-import { keepSessionToken, readTab, sessionToken, writeTab } from './session.js';
+import { keepSessionToken, readTab, sessionToken, signInAuth, writeTab } from './session.js';
 
 // ---- Constants --------------------------------------------------------------------------
 
@@ -35,7 +35,7 @@ export function userIdOf(value) {
  * isMine says whether a message is ours (see below); isMineByNick the same for something that
  * carries a nick and no user id (a shout); hadNick whether this tab ever had that nick; noteHeld
  * is told the nicks other people hold now (a room's members); auth() is the payload for the
- * socket's connect (`{nick?, session?}`); listener(nick, previous) runs on every change of nick;
+ * socket's connect (`{nick?, session?, token?}`); listener(nick, previous) runs on every change of nick;
  * a greeting listener runs once the server has named us on each connect.
  *
  * A message is ours when its sender's user id (`user_id` of a room message, `from_id` of a
@@ -129,14 +129,17 @@ export function initNick({ socket, notify }) {
 
   /**
    * What to ask for on connect: the nick this tab has (a reconnect or a reload), else the one
-   * chosen last in any tab; and this tab's session token once the server has given one.
+   * chosen last in any tab; and this tab's session token once the server has given one. A tab
+   * signed in (AUTH_REQUIRED) asks for no nick: its user's name is its nick.
    */
   function auth() {
-    state.asked = state.nick ?? readTabNick() ?? loadSaved();
+    const signIn = signInAuth();
+    state.asked = signIn.token ? null : state.nick ?? readTabNick() ?? loadSaved();
     const token = sessionToken();
     return {
       ...(state.asked ? { nick: state.asked } : {}),
       ...(token ? { session: token } : {}),
+      ...signIn,
     };
   }
 

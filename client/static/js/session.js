@@ -7,13 +7,21 @@
 // sessionStorage once, at load, and takes it out; it keeps it in memory and writes it back only
 // when the page goes (pagehide), where the reload finds it. A tab duplicated meanwhile finds none
 // and starts a session of its own.
-// The token is a secret: it is sent only in the socket's auth, never logged or shown.
+// The token is a secret: it is sent only in the socket's auth, never logged or shown. A server
+// that no longer takes it (its SECRET_KEY changed) refuses the connect as invalid_session: the
+// tab then forgets it and starts a new session.
+//
+// On a server with AUTH_REQUIRED the page is opened as /#token=<sign-in token>: a fragment,
+// which the browser never sends to the server. The token is taken out of the address bar at
+// once and kept with the tab's state, so that a reload still has it.
 
 // ---- Constants --------------------------------------------------------------------------
 
 const PREFIX = 'relay.tab.';
 const TOKEN_KEY = 'session';
-const TOKEN = /^[A-Za-z0-9_-]{32,64}$/; // the server ignores anything else
+const TOKEN = /^[A-Za-z0-9_-]{43}\.[A-Za-z0-9_-]{43}$/; // what the server issues
+const SIGN_IN_KEY = 'signIn';
+const SIGN_IN_IN_ADDRESS = /(?:^#|&)token=([^&]+)/;
 
 // ---- State ------------------------------------------------------------------------------
 
@@ -91,7 +99,40 @@ export function keepSessionToken(token) {
   }
 }
 
+/**
+ * A connect refused as invalid_session (a token the server no longer takes: its SECRET_KEY
+ * changed) makes the tab forget its token. Returns whether it did: then connecting again
+ * starts a new session.
+ */
+export function forgetRefusedSession(error) {
+  if (error?.data?.code !== 'invalid_session' || readTab(TOKEN_KEY) === null) return false;
+  writeTab(TOKEN_KEY, null);
+  return true;
+}
+
+// ---- The sign-in token (AUTH_REQUIRED) --------------------------------------------------
+
+/** Take a sign-in token out of the address bar (#token=...) into this tab's state. */
+function takeSignIn() {
+  const found = SIGN_IN_IN_ADDRESS.exec(window.location.hash);
+  if (!found) return;
+  try {
+    writeTab(SIGN_IN_KEY, decodeURIComponent(found[1]));
+  } catch {
+    // not a token: the server will say that one is needed
+  }
+  window.history.replaceState(window.history.state, '', window.location.pathname + window.location.search);
+}
+
+/** The connect auth that signs this tab in: {token} when it has a sign-in token, else {}. */
+export function signInAuth() {
+  const token = readTab(SIGN_IN_KEY);
+  return typeof token === 'string' && token ? { token } : {};
+}
+
 // ---- Wiring -----------------------------------------------------------------------------
+
+takeSignIn();
 
 window.addEventListener('pagehide', putBack);
 
