@@ -69,7 +69,7 @@ _PROTOTYPES = _prototypes()
 
 
 def enforce(value):
-    """Return ``value`` as the PRECIS Nickname profile shows it (case kept), or raise NameRefused."""
+    """Return ``value`` in the PRECIS Nickname form (case kept), or raise NameRefused."""
     try:
         name = _NICKNAME.enforce(value)
     except UnicodeEncodeError as refused:

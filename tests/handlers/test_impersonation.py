@@ -108,7 +108,8 @@ def test_join_refuses_a_look_alike_of_a_room_with_members_naming_it(app, lookali
     events(ana)
     ack = ask(mallory, 'join', {'room': lookalike})
     assert ack['ok'] is False and ack['error']['code'] == 'invalid_room'
-    assert '"Lobby"' in ack['error']['message'] and 'join "Lobby" instead' in ack['error']['message']
+    assert 'looks like that of the room "Lobby"' in ack['error']['message']
+    assert 'join "Lobby" instead' in ack['error']['message']
     assert events(ana) == [] and events(mallory) == []
     assert ask(outsider, 'room_members', {'room': 'Lobby'})['members'] == [ana.nick]
     assert ask(mallory, 'room_message', {'room': lookalike, 'text': 'hi'})['ok'] is False
