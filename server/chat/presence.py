@@ -5,11 +5,15 @@ registry (``server.chat.redis_presence``) implements the same methods for severa
 Every change that must be atomic across workers is one method here, never a check in the
 caller followed by an act: claiming a nick, joining under the caps, taking a session's nick
 back, closing a room as its owner. Under gevent no method yields, so each is atomic as it is.
+
+Nicks are unique by their keys (``server.chat.names``: case and look-alikes), and so are the
+names of rooms that have members: a room that looks like a live one cannot be opened beside it.
 """
 import dataclasses
 import secrets
 import time
 
+from server.chat.names import fold, shape
 from server.errors import ClientError
 
 
@@ -18,9 +22,9 @@ def guest_nick():
     return f'guest-{secrets.token_hex(3)}'
 
 
-def fold(nick):
-    """Return the form in which nicks are compared: two nicks are the same if these are."""
-    return nick.casefold()
+def name_keys(name):
+    """Return the keys a nick or a room name is held under: two clash if one of these does."""
+    return (('fold', fold(name)), ('shape', shape(name)))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,8 +56,14 @@ def room_full(room):
 
 
 def nick_taken(nick):
-    """Return the refusal of a nick somebody else holds."""
-    return ClientError('nick_taken', f'the nick "{nick}" is taken')
+    """Return the refusal of a nick somebody else holds, or one that looks like it."""
+    return ClientError('nick_taken', f'the nick "{nick}" is taken, or looks like one that is')
+
+
+def lookalike_room(room, live):
+    """Return the refusal of a room whose name looks like that of a room with members."""
+    return ClientError('invalid_room', f'the room name "{room}" looks like that of the room '
+                                       f'"{live}", which is open now: join "{live}" instead')
 
 
 def not_owner():
@@ -74,9 +84,10 @@ class Presence:
         self.max_room_members = max_room_members
         self._nicks = {}
         self._keys = {}
-        self._sid_by_nick = {}
+        self._sid_by_nick = {}  # each of a nick's name_keys -> the sid holding it
         self._rooms_by_sid = {}
         self._members_by_room = {}
+        self._room_by_key = {}  # each of a room's name_keys -> the room, while it has members
 
     def connect(self, sid, wanted=None, key=None):
         """Register a client of session ``key`` under ``wanted`` if free, else a guest nick.
@@ -92,11 +103,11 @@ class Presence:
             self._move(holder, sid)
             return Arrival(self._nicks[sid], displaced, tuple(self._rooms_by_sid[sid]))
         nick = wanted or self._nick_factory()
-        while fold(nick) in self._sid_by_nick:
+        while any(k in self._sid_by_nick for k in name_keys(nick)):
             nick = self._nick_factory()
         self._keys[sid] = key
         self._nicks[sid] = nick
-        self._sid_by_nick[fold(nick)] = sid
+        self._hold_nick(nick, sid)
         self._rooms_by_sid[sid] = {}
         if key is not None:
             self._sid_by_session[key] = sid
@@ -110,8 +121,17 @@ class Presence:
         for room in rooms:
             members = self._members_by_room[room]
             self._members_by_room[room] = {(new if sid == old else sid): None for sid in members}
-        self._sid_by_nick[fold(nick)] = new
+        self._hold_nick(nick, new)
         self._sid_by_session[key] = new
+
+    def _hold_nick(self, nick, sid):
+        for k in name_keys(nick):
+            self._sid_by_nick[k] = sid
+
+    def _release_nick(self, nick, sid):
+        for k in name_keys(nick):
+            if self._sid_by_nick.get(k) == sid:
+                del self._sid_by_nick[k]
 
     def linger(self, sid, seconds):
         """Keep a gone client's registration ``seconds`` longer: its session may come back.
@@ -139,8 +159,7 @@ class Presence:
         if nick is None:
             return None
         rooms = [room for room in list(self._rooms_by_sid.get(sid, ())) if self.leave(sid, room)]
-        if self._sid_by_nick.get(fold(nick)) == sid:
-            del self._sid_by_nick[fold(nick)]
+        self._release_nick(nick, sid)
         self._rooms_by_sid.pop(sid, None)
         key = self._keys.pop(sid, None)
         if self._sid_by_session.get(key) == sid:
@@ -149,15 +168,14 @@ class Presence:
         return Departure(nick, rooms)
 
     def set_nick(self, sid, nick):
-        """Give the client a new nick; return the old one. Nicks are unique, ignoring case."""
-        holder = self._sid_by_nick.get(fold(nick))
-        if holder is not None and holder != sid:
+        """Give the client a new nick; return the old one. Nicks are unique, ignoring case and
+        look-alike characters."""
+        if any(self._sid_by_nick.get(k, sid) != sid for k in name_keys(nick)):
             raise nick_taken(nick)
         old = self._nicks[sid]
-        if self._sid_by_nick.get(fold(old)) == sid:
-            del self._sid_by_nick[fold(old)]
+        self._release_nick(old, sid)
         self._nicks[sid] = nick
-        self._sid_by_nick[fold(nick)] = sid
+        self._hold_nick(nick, sid)
         return old
 
     def key(self, sid):
@@ -165,8 +183,9 @@ class Presence:
         return self._keys[sid]
 
     def sid_of(self, nick):
-        """Return the sid of the client holding ``nick`` (ignoring case), or None."""
-        return self._sid_by_nick.get(fold(nick))
+        """Return the sid of the client holding ``nick`` (ignoring case and look-alike
+        characters), or None."""
+        return self._sid_by_nick.get(name_keys(nick)[0])
 
     def is_connected(self, sid):
         """Return whether the client is registered."""
@@ -179,11 +198,17 @@ class Presence:
     def join(self, sid, room):
         """Add the client to the room within the caps; return False if it was a member already.
 
-        Raises ClientError ``too_many_rooms`` or ``room_full`` beyond the caps.
+        Raises ClientError ``too_many_rooms`` or ``room_full`` beyond the caps, and
+        ``invalid_room`` when the name looks like that of another room that has members.
         """
         rooms = self._rooms_by_sid[sid]
         if room in rooms:
             return False
+        keys = name_keys(room)
+        live = next((self._room_by_key[k] for k in keys
+                     if self._room_by_key.get(k, room) != room), None)
+        if live is not None:
+            raise lookalike_room(room, live)
         if self.max_rooms_per_client is not None and len(rooms) >= self.max_rooms_per_client:
             raise too_many_rooms(self.max_rooms_per_client)
         members = self._members_by_room.setdefault(room, {})
@@ -193,6 +218,8 @@ class Presence:
             raise room_full(room)
         rooms[room] = None
         members[sid] = None
+        for k in keys:
+            self._room_by_key[k] = room
         return True
 
     def leave(self, sid, room):
@@ -205,6 +232,9 @@ class Presence:
         del members[sid]
         if not members:
             del self._members_by_room[room]
+            for k in name_keys(room):
+                if self._room_by_key.get(k) == room:
+                    del self._room_by_key[k]
         return True
 
     def is_member(self, sid, room):

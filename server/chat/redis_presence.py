@@ -5,10 +5,14 @@ workers is one Lua script, run by Redis as a whole: claiming a nick (or taking i
 session), renaming, joining under the caps, leaving, closing a room as its owner, forgetting
 a client. Keys (under one prefix):
 
-    conn:<sid>            hash: nick, folded nick, session key, worker
-    nick:<folded>         the sid holding that nick
+    conn:<sid>            hash: nick, its two keys (folded, shape), session key, worker
+    nick:<folded>         the sid holding the nick of that key (server.chat.names.fold)
+    nickshape:<shape>     the sid holding the nick of that shape (server.chat.names.shape)
     rooms:<sid>           sorted set: the client's rooms, scored by join order
     members:<room>        sorted set: the room's sids, scored by join order (lowest: owner)
+    roomfold:<folded>     the room with members whose name has that key
+    roomshape:<shape>     the room with members whose name has that shape
+    roomkeys:<room>       hash: a room's two keys, while it has members
     seq                   the join order counter
     workers               the workers that have announced themselves
     worker:<id>:alive     set with a time to live, renewed by the worker's heartbeat
@@ -25,8 +29,9 @@ import redis
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from server.chat.presence import (Arrival, Departure, fold, guest_nick, nick_taken, not_owner,
-                                  room_full, too_many_rooms)
+from server.chat.names import fold, shape
+from server.chat.presence import (Arrival, Departure, guest_nick, lookalike_room, nick_taken,
+                                  not_owner, room_full, too_many_rooms)
 from server.errors import ClientError
 
 log = logging.getLogger(__name__)
@@ -35,18 +40,34 @@ PREFIX = 'relay:presence:'
 # Connections to Redis one worker may hold at once; callers beyond wait for one.
 POOL_SIZE = 50
 
-# Shared by the scripts below: forget a client, returning {nick, rooms} (nil if unknown), and
-# Redis' own clock in milliseconds, so that workers whose clocks differ agree on deadlines.
+# Shared by the scripts below: let go of keys, forget a client, returning {nick, rooms} (nil if
+# unknown), and Redis' own clock in milliseconds, so that workers whose clocks differ agree on
+# deadlines. A room's keys go with its last member.
 _COMMON = """
 local p = ARGV[1]
+local function release(key, holder)
+  if key and redis.call('GET', key) == holder then redis.call('DEL', key) end
+end
+local function release_nick(sid, folded, shape)
+  release(folded and p..'nick:'..folded, sid)
+  release(shape and p..'nickshape:'..shape, sid)
+end
+local function leave_room(sid, room)
+  redis.call('ZREM', p..'members:'..room, sid)
+  if redis.call('EXISTS', p..'members:'..room) == 1 then return end
+  local keys = redis.call('HMGET', p..'roomkeys:'..room, 'folded', 'shape')
+  release(keys[1] and p..'roomfold:'..keys[1], room)
+  release(keys[2] and p..'roomshape:'..keys[2], room)
+  redis.call('DEL', p..'roomkeys:'..room)
+end
 local function forget(sid)
   local conn = p..'conn:'..sid
-  local info = redis.call('HMGET', conn, 'nick', 'folded', 'worker', 'key')
+  local info = redis.call('HMGET', conn, 'nick', 'folded', 'worker', 'key', 'shape')
   if not info[1] then return nil end
   local rooms = redis.call('ZRANGE', p..'rooms:'..sid, 0, -1)
-  for _, room in ipairs(rooms) do redis.call('ZREM', p..'members:'..room, sid) end
+  for _, room in ipairs(rooms) do leave_room(sid, room) end
   redis.call('DEL', p..'rooms:'..sid, conn)
-  if redis.call('GET', p..'nick:'..info[2]) == sid then redis.call('DEL', p..'nick:'..info[2]) end
+  release_nick(sid, info[2], info[5])
   if info[4] ~= '' and redis.call('GET', p..'session:'..info[4]) == sid then
     redis.call('DEL', p..'session:'..info[4])
   end
@@ -61,17 +82,22 @@ end
 """
 
 # A session registered already moves to the new connection whole (nick, rooms, join order);
-# else the wanted nick if free, else the guest nick offered. Returns {nick, displaced, rooms}.
+# else the first nick offered (nick, folded, shape: the wanted one, or a guest nick) whose keys
+# are both free. Returns {nick, displaced, rooms}, or {} when none was free.
 _CONNECT = _COMMON + """
 local sid, key, worker = ARGV[2], ARGV[3], ARGV[4]
 local holder = key ~= '' and redis.call('GET', p..'session:'..key)
 if holder and redis.call('EXISTS', p..'conn:'..holder) == 1 then
   local displaced = holder
   if redis.call('ZREM', p..'lingering', holder) == 1 then displaced = '' end
-  local info = redis.call('HMGET', p..'conn:'..holder, 'nick', 'folded', 'worker')
+  local info = redis.call('HMGET', p..'conn:'..holder, 'nick', 'folded', 'worker', 'shape')
   redis.call('DEL', p..'conn:'..holder)
   redis.call('HSET', p..'conn:'..sid, 'nick', info[1], 'folded', info[2], 'key', key,
              'worker', worker)
+  if info[4] then
+    redis.call('HSET', p..'conn:'..sid, 'shape', info[4])
+    redis.call('SET', p..'nickshape:'..info[4], sid)
+  end
   local entries = redis.call('ZRANGE', p..'rooms:'..holder, 0, -1, 'WITHSCORES')
   local rooms = {}
   for i = 1, #entries, 2 do
@@ -86,20 +112,16 @@ if holder and redis.call('EXISTS', p..'conn:'..holder) == 1 then
   redis.call('SADD', p..'worker:'..worker..':sids', sid)
   return {info[1], displaced, rooms}
 end
-local function claim(display, folded)
-  redis.call('HSET', p..'conn:'..sid, 'nick', display, 'folded', folded, 'key', key,
-             'worker', worker)
-  redis.call('SET', p..'nick:'..folded, sid)
-  if key ~= '' then redis.call('SET', p..'session:'..key, sid) end
-  redis.call('SADD', p..'worker:'..worker..':sids', sid)
-  return {display, '', {}}
-end
-if ARGV[5] ~= '' and redis.call('SET', p..'nick:'..ARGV[6], sid, 'NX') then
-  return claim(ARGV[5], ARGV[6])
-end
-for i = 7, #ARGV, 2 do
-  if redis.call('SET', p..'nick:'..ARGV[i + 1], sid, 'NX') then
-    return claim(ARGV[i], ARGV[i + 1])
+for i = 5, #ARGV, 3 do
+  local display, folded, shape = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  if redis.call('EXISTS', p..'nick:'..folded, p..'nickshape:'..shape) == 0 then
+    redis.call('HSET', p..'conn:'..sid, 'nick', display, 'folded', folded, 'shape', shape,
+               'key', key, 'worker', worker)
+    redis.call('SET', p..'nick:'..folded, sid)
+    redis.call('SET', p..'nickshape:'..shape, sid)
+    if key ~= '' then redis.call('SET', p..'session:'..key, sid) end
+    redis.call('SADD', p..'worker:'..worker..':sids', sid)
+    return {display, '', {}}
   end
 end
 return {}
@@ -127,49 +149,63 @@ end
 return forgotten
 """
 
-_SET_NICK = """
-local p, sid, display, folded = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local holder = redis.call('GET', p..'nick:'..folded)
-if holder and holder ~= sid then return {'taken'} end
+_SET_NICK = _COMMON + """
+local sid, display, folded, shape = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+for _, key in ipairs({p..'nick:'..folded, p..'nickshape:'..shape}) do
+  local holder = redis.call('GET', key)
+  if holder and holder ~= sid then return {'taken'} end
+end
 local conn = p..'conn:'..sid
-local old = redis.call('HMGET', conn, 'nick', 'folded')
+local old = redis.call('HMGET', conn, 'nick', 'folded', 'shape')
 if not old[1] then return {'gone'} end
-if redis.call('GET', p..'nick:'..old[2]) == sid then redis.call('DEL', p..'nick:'..old[2]) end
+release_nick(sid, old[2], old[3])
 redis.call('SET', p..'nick:'..folded, sid)
-redis.call('HSET', conn, 'nick', display, 'folded', folded)
+redis.call('SET', p..'nickshape:'..shape, sid)
+redis.call('HSET', conn, 'nick', display, 'folded', folded, 'shape', shape)
 return {'ok', old[1]}
 """
 
+# A room takes its name's keys with its first member; a name whose key another room with
+# members holds is refused, naming that room.
 _JOIN = """
 local p, sid, room, max_rooms, max_members = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local folded, shape = ARGV[6], ARGV[7]
 local rooms_key, members_key = p..'rooms:'..sid, p..'members:'..room
-if redis.call('EXISTS', p..'conn:'..sid) == 0 then return 'gone' end
-if redis.call('ZSCORE', rooms_key, room) then return 'member' end
+if redis.call('EXISTS', p..'conn:'..sid) == 0 then return {'gone'} end
+if redis.call('ZSCORE', rooms_key, room) then return {'member'} end
+for _, key in ipairs({p..'roomfold:'..folded, p..'roomshape:'..shape}) do
+  local live = redis.call('GET', key)
+  if live and live ~= room then return {'lookalike', live} end
+end
 if max_rooms ~= '' and redis.call('ZCARD', rooms_key) >= tonumber(max_rooms) then
-  return 'too_many_rooms'
+  return {'too_many_rooms'}
 end
 if max_members ~= '' and redis.call('ZCARD', members_key) >= tonumber(max_members) then
-  return 'room_full'
+  return {'room_full'}
 end
 local order = redis.call('INCR', p..'seq')
 redis.call('ZADD', rooms_key, order, room)
 redis.call('ZADD', members_key, order, sid)
-return 'joined'
+redis.call('SET', p..'roomfold:'..folded, room)
+redis.call('SET', p..'roomshape:'..shape, room)
+redis.call('HSET', p..'roomkeys:'..room, 'folded', folded, 'shape', shape)
+return {'joined'}
 """
 
-_LEAVE = """
-local p, sid, room = ARGV[1], ARGV[2], ARGV[3]
-redis.call('ZREM', p..'members:'..room, sid)
+_LEAVE = _COMMON + """
+local sid, room = ARGV[2], ARGV[3]
+leave_room(sid, room)
 return redis.call('ZREM', p..'rooms:'..sid, room)
 """
 
-_CLOSE_ROOM = """
-local p, room, by = ARGV[1], ARGV[2], ARGV[3]
-local members_key = p..'members:'..room
-local sids = redis.call('ZRANGE', members_key, 0, -1)
+_CLOSE_ROOM = _COMMON + """
+local room, by = ARGV[2], ARGV[3]
+local sids = redis.call('ZRANGE', p..'members:'..room, 0, -1)
 if sids[1] ~= by then return {'forbidden'} end
-for _, sid in ipairs(sids) do redis.call('ZREM', p..'rooms:'..sid, room) end
-redis.call('DEL', members_key)
+for _, sid in ipairs(sids) do
+  redis.call('ZREM', p..'rooms:'..sid, room)
+  leave_room(sid, room)
+end
 return {'ok', unpack(sids)}
 """
 
@@ -246,18 +282,16 @@ class RedisPresence:
         """Register a client under ``wanted`` if free or its session's, else a guest nick."""
         result = self._run('connect', sid, key, self.worker_id, *self._candidate(wanted))
         while not result:
-            guest = self._nick_factory()
-            result = self._run('connect', sid, key, self.worker_id, '', '',
-                               *self._candidate(guest))
+            result = self._run('connect', sid, key, self.worker_id, *self._candidate(None))
         nick, displaced, rooms = result
         self._local.pop(displaced, None)
         self._local[sid] = {'nick': nick, 'key': key}
         return Arrival(nick, displaced or None, tuple(rooms))
 
     def _candidate(self, nick):
-        """Return a nick and its folded form as script arguments; a guest nick if none."""
+        """Return a nick and its two keys as script arguments; a guest nick if none."""
         nick = nick or self._nick_factory()
-        return nick, fold(nick)
+        return nick, fold(nick), shape(nick)
 
     def disconnect(self, sid):
         """Forget a client; return its Departure, or None if it was not registered.
@@ -320,8 +354,9 @@ class RedisPresence:
 
     @unavailable_when_redis_fails
     def set_nick(self, sid, nick):
-        """Give the client a new nick; return the old one. Nicks are unique, ignoring case."""
-        result = self._run('set_nick', sid, nick, fold(nick))
+        """Give the client a new nick; return the old one. Nicks are unique, ignoring case and
+        look-alike characters."""
+        result = self._run('set_nick', sid, nick, fold(nick), shape(nick))
         if result[0] == 'taken':
             raise nick_taken(nick)
         if result[0] == 'gone':
@@ -337,7 +372,8 @@ class RedisPresence:
 
     @unavailable_when_redis_fails
     def sid_of(self, nick):
-        """Return the sid of the client holding ``nick`` (ignoring case), or None."""
+        """Return the sid of the client holding ``nick`` (ignoring case and look-alike
+        characters), or None."""
         return self._redis.get(self._key('nick', fold(nick)))
 
     @unavailable_when_redis_fails
@@ -360,16 +396,21 @@ class RedisPresence:
 
     @unavailable_when_redis_fails
     def join(self, sid, room):
-        """Add the client to the room within the caps; return False if it was a member already."""
+        """Add the client to the room within the caps; return False if it was a member already.
+
+        Refused as ``invalid_room`` when the name looks like that of another room with members.
+        """
         result = self._run('join', sid, room, _cap(self.max_rooms_per_client),
-                           _cap(self.max_room_members))
-        if result == 'too_many_rooms':
+                           _cap(self.max_room_members), fold(room), shape(room))
+        if result[0] == 'lookalike':
+            raise lookalike_room(room, result[1])
+        if result[0] == 'too_many_rooms':
             raise too_many_rooms(self.max_rooms_per_client)
-        if result == 'room_full':
+        if result[0] == 'room_full':
             raise room_full(room)
-        if result == 'gone':
+        if result[0] == 'gone':
             raise KeyError(sid)
-        return result == 'joined'
+        return result[0] == 'joined'
 
     @unavailable_when_redis_fails
     def leave(self, sid, room):

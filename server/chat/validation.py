@@ -2,6 +2,7 @@
 import re
 import unicodedata
 
+from server.chat import names
 from server.errors import ClientError
 
 # Message text may hold newlines, tabs and format characters (emoji sequences need U+200D);
@@ -11,8 +12,8 @@ _TEXT_FORBIDDEN = frozenset({'Cc'})
 _NAME_FORBIDDEN = frozenset({'Cc', 'Cf', 'Zl', 'Zp'})
 # A lone surrogate (half of a UTF-16 pair: a client that cuts a string inside an emoji sends
 # one) has no UTF-8 form, so SQLite cannot store it and a page shows it as U+FFFD; no text may
-# hold one. Every other code point, unassigned, private-use and noncharacters included, goes
-# through UTF-8, SQLite and JSON unchanged.
+# hold one. In message text every other code point, unassigned, private-use and noncharacters
+# included, goes through UTF-8, SQLite and JSON unchanged; names refuse those (PRECIS).
 _SURROGATE = frozenset({'Cs'})
 MAX_ID = 2 ** 63 - 1
 _CLIENT_ID = re.compile(r'[A-Za-z0-9_.:-]{1,64}')
@@ -37,12 +38,14 @@ def require_string(payload, key):
 
 
 def room_name(payload, max_length):
-    """Return the trimmed room name from ``payload["room"]``: 1..max_length visible characters."""
+    """Return the room name from ``payload["room"]`` in its PRECIS form (server.chat.names):
+    1..max_length characters."""
     return _name(require_string(payload, 'room'), 'the room name', max_length, 'invalid_room')
 
 
 def nick(payload, key, max_length):
-    """Return the trimmed nick from ``payload[key]``: 1..max_length visible characters."""
+    """Return the nick from ``payload[key]`` in its PRECIS form (server.chat.names): 1..max_length
+    characters."""
     return _name(require_string(payload, key), 'the nick', max_length, 'invalid_nick')
 
 
@@ -50,12 +53,19 @@ def _name(value, what, max_length, code):
     name = value.strip()
     if not name:
         raise ClientError(code, f'{what} is empty')
+    # Checked before PRECIS too, which would otherwise work through a whole oversized packet.
     if len(name) > max_length:
         raise ClientError(code, f'{what} is longer than {max_length} characters')
     if _has_forbidden(name, _SURROGATE):
         raise ClientError(code, f'{what} contains a lone surrogate (half of a UTF-16 pair)')
     if _has_forbidden(name, _NAME_FORBIDDEN):
         raise ClientError(code, f'{what} contains control characters')
+    try:
+        name = names.enforce(name)
+    except names.NameRefused as refused:
+        raise ClientError(code, f'{what} {refused}') from None
+    if len(name) > max_length:  # NFKC spells some characters out (U+FDFA is 18 letters)
+        raise ClientError(code, f'{what} is longer than {max_length} characters once normalized')
     return name
 
 

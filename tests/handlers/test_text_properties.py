@@ -2,8 +2,9 @@
 
 Each property draws one value for one field and checks both ways an event may end: refused with
 a documented code (never ``internal_error``) and nothing changed, stored or announced; or
-accepted, with names kept as the input trimmed and message text kept character for character,
-in the echo, in what other clients receive and in the history read back afterwards.
+accepted, with names kept in the PRECIS Nickname form of the input (RFC 8266: trimmed, spaces
+collapsed, NFKC) and message text kept character for character, in the echo, in what other
+clients receive and in the history read back afterwards.
 
 Hypothesis runs many examples per test, so these tests build their own app (once per test)
 instead of taking the function-scoped ``app`` fixture; every example connects fresh clients,
@@ -15,6 +16,7 @@ import json
 
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from precis_i18n import get_profile
 
 from config import TestingConfig
 from server import create_app, shutdown
@@ -25,6 +27,7 @@ NS = '/chat'
 OVERRIDES = {'RATE_LIMIT_BURST': 1_000_000}
 settings.register_profile('text_properties', max_examples=200, deadline=None, database=None)
 SETTINGS = settings.get_profile('text_properties')
+NICKNAME = get_profile('NicknameCasePreserved')
 
 TEXT_CODES = frozenset({'bad_request', 'empty_message', 'message_too_long'})
 NICK_CODES = frozenset({'bad_request', 'invalid_nick', 'nick_taken'})
@@ -111,6 +114,15 @@ def as_sent(value):
     escaped surrogate pair back as the one character it encodes.
     """
     return json.loads(json.dumps(value))
+
+
+def shown(name):
+    """Return a name as the server shows it once it accepted it: its PRECIS Nickname form, or,
+    for a name PRECIS refuses, the input trimmed (what an accepting server would have shown)."""
+    try:
+        return NICKNAME.enforce(name.strip())
+    except UnicodeEncodeError:
+        return name.strip()
 
 
 def carried(value):
@@ -213,9 +225,9 @@ def assert_nick_in_use(ana, bob, room, nick):
     assert [m['to'] for m in ask(ana, 'direct_history', {})['messages']] == [nick]
 
 
-def test_set_nick_renames_to_the_trimmed_input_or_changes_nothing():
+def test_set_nick_renames_to_the_precis_form_of_the_input_or_changes_nothing():
     def check(app, nick):
-        wanted = as_sent(nick).strip()
+        wanted = shown(as_sent(nick))
         with clients(app) as connect:
             ana, bob = connect(), connect()
             room = unique_room()
@@ -239,9 +251,9 @@ def test_set_nick_renames_to_the_trimmed_input_or_changes_nothing():
     holds(check)
 
 
-def test_connect_takes_the_trimmed_nick_or_a_guest_one():
+def test_connect_takes_the_precis_form_of_the_nick_or_a_guest_one():
     def check(app, nick):
-        wanted = as_sent(nick).strip()
+        wanted = shown(as_sent(nick))
         with clients(app) as connect:
             bob = connect()
             ana = connect({'nick': nick})
@@ -266,7 +278,7 @@ def room_property(check):
     is tracked rather than assumed empty.
     """
     stored = {}
-    holds(lambda app, room: check(app, room, stored.setdefault(as_sent(room).strip(), [])))
+    holds(lambda app, room: check(app, room, stored.setdefault(shown(as_sent(room)), [])))
 
 
 def join_both(room, ana, bob):
@@ -302,9 +314,9 @@ def send_and_check(sender, others, room, name, texts):
         assert_messages(page['messages'], name, texts[-1:], first_id=ack['id'])
 
 
-def test_join_enters_the_trimmed_room_or_leaves_no_trace():
+def test_join_enters_the_precis_form_of_the_room_or_leaves_no_trace():
     def check(app, room, texts):
-        name = as_sent(room).strip()
+        name = shown(as_sent(room))
         with clients(app) as connect:
             ana, bob = connect(), connect()
             ack = ask(ana, 'join', {'room': room})
@@ -339,7 +351,7 @@ def test_join_enters_the_trimmed_room_or_leaves_no_trace():
 
 def test_room_message_room_is_the_joined_room_or_refused():
     def check(app, room, texts):
-        name = as_sent(room).strip()
+        name = shown(as_sent(room))
         with clients(app) as connect:
             ana, bob, outsider = connect(), connect(), connect()
             joined = join_both(room, ana, bob)
@@ -358,7 +370,7 @@ def test_room_message_room_is_the_joined_room_or_refused():
 
 def test_history_room_reads_the_joined_room_or_is_refused():
     def check(app, room, texts):
-        name = as_sent(room).strip()
+        name = shown(as_sent(room))
         with clients(app) as connect:
             ana, outsider = connect(), connect()
             ack = ask(ana, 'join', {'room': room})
@@ -381,7 +393,7 @@ def test_history_room_reads_the_joined_room_or_is_refused():
 
 def test_the_other_room_events_take_the_same_names_as_join():
     def check(app, room, texts):
-        name = as_sent(room).strip()
+        name = shown(as_sent(room))
         with clients(app) as connect:
             ana, bob = connect(), connect()
             joined = join_both(room, ana, bob)
@@ -453,7 +465,7 @@ def test_direct_message_to_reaches_the_nick_the_input_names_or_is_refused():
             ack = ask(bob, 'direct_message', {'to': to, 'text': 'hello'})
             if ack['ok']:
                 assert rename['ok'] and carried(as_sent(to))
-                assert (ack['from'], ack['to'], ack['text']) == (bob.nick, as_sent(to).strip(),
+                assert (ack['from'], ack['to'], ack['text']) == (bob.nick, shown(as_sent(to)),
                                                                  'hello')
                 sent = drop_fields(ack, 'ok', 'duplicate')
                 assert received(ana) == [('direct_message', sent)]

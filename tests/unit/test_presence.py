@@ -97,6 +97,54 @@ def test_set_nick_keeps_nicks_unique_ignoring_case(make_presence):
     assert presence.connect('s3', wanted='Ana').nick == 'guest-3'
 
 
+def test_nicks_are_unique_by_their_look_not_only_their_case(make_presence):
+    presence = make_presence()
+    presence.connect('s1', wanted='alice')
+    guest = presence.connect('s2').nick
+    for lookalike in ('\u0430lice', 'ALICE', 'a1ice', 'aIice', 'alicé', '\uff41lice'):
+        assert refusal(lambda: presence.set_nick('s2', lookalike)) == 'nick_taken'
+    third = presence.connect('s3', wanted='\u0430lice').nick
+    assert third.startswith('guest-')
+    assert presence.sid_of('\u0430LICE') == 's1' and presence.sid_of('\uff41lice') == 's1'
+    assert presence.set_nick('s1', 'TOM') == 'alice'
+    assert refusal(lambda: presence.set_nick('s2', '\u03a4\u039f\u039c')) == 'nick_taken'
+    assert presence.set_nick('s2', '\u0430lice') == guest  # alice let go of both keys
+    presence.disconnect('s1')
+    assert presence.set_nick('s3', '\u03a4\u039f\u039c') == third
+
+
+def test_a_resumed_session_keeps_its_nick_whole(make_presence):
+    presence = make_presence()
+    presence.connect('old', wanted='Ana', key='k1')
+    assert presence.connect('new', key='k1').nick == 'Ana'
+    guest = presence.connect('other').nick
+    assert refusal(lambda: presence.set_nick('other', '\u0391na')) == 'nick_taken'  # Greek
+    presence.disconnect('new')
+    assert presence.set_nick('other', '\u0391na') == guest
+
+
+def test_a_room_cannot_open_beside_a_live_room_that_looks_the_same(make_presence):
+    presence = make_presence()
+    for sid in ('s1', 's2', 's3'):
+        presence.connect(sid)
+    presence.join('s1', 'Lobby')
+    for lookalike in ('L\u043ebby', 'LOBBY', 'lobby', 'L0bby'):
+        with pytest.raises(ClientError) as refused:
+            presence.join('s2', lookalike)
+        assert refused.value.code == 'invalid_room' and '"Lobby"' in refused.value.message
+    assert presence.rooms('s2') == [] and presence.members('L\u043ebby') == []
+    assert presence.join('s2', 'Lobby') is True
+    presence.leave('s1', 'Lobby')
+    presence.disconnect('s2')
+    assert presence.join('s3', 'L\u043ebby') is True  # nobody is in Lobby any more
+    presence.join('s1', 'Games')
+    presence.close_room('Games', by='s1')
+    assert presence.join('s3', 'GAMES') is True
+    presence.join('s1', 'T\u03bfpics')  # Greek omicron
+    presence.disconnect('s1')
+    assert presence.join('s3', 'Topics') is True
+
+
 def test_a_wanted_nick_is_given_when_free(make_presence):
     presence = make_presence(nick_factory=sequence('guest-1'))
     assert presence.connect('s1', wanted='Ana') == Arrival('Ana')

@@ -73,14 +73,46 @@ def test_nicks_with_lone_surrogates_are_refused(nick):
 
 
 @pytest.mark.parametrize('text', ['😀', '\ue000', '\U0010fffd', '\uffff', '\U000e0fff', 'x\ufdd0'])
-def test_astral_private_use_unassigned_and_noncharacters_are_kept(text):
-    assert validation.room_name({'room': text}, 64) == text
-    assert validation.nick({'nick': text}, 'nick', 32) == text
+def test_message_text_keeps_astral_private_use_unassigned_and_noncharacters(text):
     assert validation.message_text({'text': text}, 'text', 2000) == text
+
+
+def test_names_keep_astral_characters():
+    assert validation.room_name({'room': '😀 room'}, 64) == '😀 room'
+    assert validation.nick({'nick': 'ana 😀'}, 'nick', 32) == 'ana 😀'
+
+
+@pytest.mark.parametrize('name, code_point', [
+    ('\ue000', 'U+E000'), ('ana\U0010fffd', 'U+10FFFD'), ('\uffff', 'U+FFFF'),
+    ('\U000e0fff', 'U+E0FFF'), ('x\ufdd0', 'U+FDD0'), ('\u0378x', 'U+0378'),
+])
+def test_names_refuse_private_use_unassigned_and_noncharacters_saying_which(name, code_point):
+    for check, code, what in ((lambda: validation.room_name({'room': name}, 64),
+                               'invalid_room', 'the room name'),
+                              (lambda: validation.nick({'nick': name}, 'nick', 32),
+                               'invalid_nick', 'the nick')):
+        with pytest.raises(ClientError) as caught:
+            check()
+        assert caught.value.code == code
+        assert caught.value.message.startswith(f'{what} may not contain {code_point}')
 
 
 def test_nicks_are_trimmed():
     assert validation.nick({'nick': '  Ana  '}, 'nick', 32) == 'Ana'
+
+
+@pytest.mark.parametrize('sent, shown', [
+    ('ａｌｉｃｅ', 'alice'), ('ＡＬＩＣＥ', 'ALICE'), ('ali\u0301ce', 'alíce'),
+    ('Ana\u00a0\u3000 Maria', 'Ana Maria'), ('ｌｏｂｂｙ', 'lobby'), ('ⅿe', 'me'),
+])
+def test_names_are_shown_in_their_precis_form(sent, shown):
+    assert validation.nick({'nick': sent}, 'nick', 32) == shown
+    assert validation.room_name({'room': sent}, 64) == shown
+
+
+def test_a_name_that_normalizes_past_the_limit_is_refused():
+    assert validation.nick({'nick': '\ufdfa'}, 'nick', 32) == 'صلى الله عليه وسلم'
+    assert refused(validation.nick, {'nick': '\ufdfa' * 2}, 'nick', 32) == 'invalid_nick'
 
 
 @pytest.mark.parametrize('value', [-1, 1.5, '3', True, 2 ** 63])
