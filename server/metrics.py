@@ -71,8 +71,8 @@ class Metrics:
             'relay_slow_consumer_disconnects', 'Connections closed for leaving more than '
             'MAX_UNSENT_BYTES or MAX_UNSENT_PACKETS unread', registry=registry)
         self.garbage_disconnects = Counter(
-            'relay_garbage_disconnects', 'Connections closed for sending undecodable packets',
-            registry=registry)
+            'relay_garbage_disconnects', 'Connections closed for sending undecodable packets, '
+            'or binary attachments over the cap', registry=registry)
         self.ticker_ticks = Counter(
             'relay_ticker_ticks', 'Ticker values this worker drew and published',
             registry=registry)

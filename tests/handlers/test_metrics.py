@@ -11,7 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from config import ConfigError, TestingConfig
 from server import create_app, shutdown
 from server.extensions import socketio
-from server.namespaces.replies import GARBAGE_LIMIT
+from server.namespaces.replies import GARBAGE_LIMIT, MAX_ATTACHMENTS
 from tests.handlers.test_chat_namespace import NS, ask, connect, events
 
 TICKER = '/test_conn'
@@ -185,13 +185,15 @@ def test_store_calls_are_timed_by_operation(app):
 
 
 def test_a_connection_sending_garbage_is_closed_and_counted(app):
-    ana = connect(app)
+    ana, bob = connect(app), connect(app)
     take_message = socketio.server.eio.handlers['message']  # what Engine.IO hands packets to
     for _ in range(GARBAGE_LIMIT - 1):
         take_message(ana.eio_sid, '42/chat,{')
     assert sample(app, 'relay_garbage_disconnects_total') == 0
     take_message(ana.eio_sid, '42/chat,{')
     assert sample(app, 'relay_garbage_disconnects_total') == 1
+    take_message(bob.eio_sid, f'5{MAX_ATTACHMENTS + 1}-/chat,["x"]')  # over the binary cap
+    assert sample(app, 'relay_garbage_disconnects_total') == 2
 
 
 def test_a_connection_leaving_too_much_unread_is_closed_and_counted(make_app):
