@@ -95,6 +95,8 @@ class Config:
     # With MESSAGE_QUEUE: seconds between a worker's heartbeats; three missed, it is dead.
     WORKER_HEARTBEAT = env_float('WORKER_HEARTBEAT', 2.0, minimum=0.1)
     CORS_ALLOWED_ORIGINS = env_list('CORS_ALLOWED_ORIGINS')
+    # Addresses and networks whose requests to /metrics are answered; everyone else gets 404.
+    METRICS_ALLOW = env_list('METRICS_ALLOW') or ['127.0.0.1', '::1']
     # Whole seconds: Engine.IO tells clients the interval truncated to whole seconds, and a
     # client told less than the server waits gives up on a healthy connection.
     PING_INTERVAL = env_int('PING_INTERVAL', 25, minimum=1)

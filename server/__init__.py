@@ -1,4 +1,5 @@
 """Application factory: configuration, the Socket.IO extension, routes and namespaces."""
+import functools
 import secrets
 import time
 from pathlib import Path
@@ -22,11 +23,13 @@ from server.chat.redis_presence import RedisPresence
 from server.chat.store import open_store
 from server.chat.typing import TypingTracker
 from server.extensions import socketio
+from server.metrics import Metrics
 from server.namespaces.chat import ChatLimits, ChatNamespace
 from server.namespaces.internals import (IndexedManager, OrderedRedisManager,
                                          bound_unsent_output, close_every_transport,
-                                         limit_websocket_messages, unmask_frames_in_c,
-                                         watch_connections, write_websockets_without_timers)
+                                         count_traffic, limit_websocket_messages,
+                                         unmask_frames_in_c, watch_connections,
+                                         write_websockets_without_timers)
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.sequencer import Sequencer
@@ -57,6 +60,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
     app.config.update(overrides or {})
     if app.config['MESSAGE_QUEUE']:
         _require_answer(app.config['MESSAGE_QUEUE'])
+    app.extensions['metrics'] = metrics = Metrics(allow=_networks(app.config, 'METRICS_ALLOW'))
 
     socketio.init_app(
         app,
@@ -86,26 +90,34 @@ def create_app(config=DevelopmentConfig, overrides=None):
                           group_burst=app.config['ADDRESS_RATE_LIMIT_BURST'],
                           group_of=connections.group_of)
     guard_client_events(socketio.server, limiter,
-                        max_attachment_bytes=app.config['MAX_PAYLOAD_BYTES'])
+                        max_attachment_bytes=app.config['MAX_PAYLOAD_BYTES'],
+                        garbage_closed=metrics.garbage_disconnects.inc)
     unmask_frames_in_c()
     write_websockets_without_timers()
     bound_unsent_output(app.config['MAX_UNSENT_BYTES'], app.config['MAX_UNSENT_PACKETS'])
+    count_traffic(socketio.server, metrics)
     # Engine.IO's own framing adds a byte or two to a Socket.IO packet of MAX_PAYLOAD_BYTES.
     limit_websocket_messages(app.config['MAX_PAYLOAD_BYTES'] + 16)
     app.register_blueprint(http.bp)
     # Outside Flask-SocketIO's middleware: it sees every request.
     app.wsgi_app = app.extensions['edge'] = Edge(
-        app.wsgi_app, trusted_proxies=_trusted_proxies(app.config), limits=connections)
+        app.wsgi_app, trusted_proxies=_networks(app.config, 'TRUSTED_PROXIES'),
+        limits=connections)
 
     users = None  # anyone may connect, unless AUTH_REQUIRED
     if app.config['AUTH_REQUIRED']:
         users = UserTokens(app.config['SECRET_KEY'], app.config['TOKEN_MAX_AGE'],
                            app.config['MAX_NICK_LENGTH'])
-    app.extensions['ticker'] = ticker = _make_ticker(app.config)
-    app.extensions['chat'] = chat = _make_chat(app.config, app.root_path, limiter, users)
+    app.extensions['ticker'] = ticker = _make_ticker(app.config, metrics)
+    app.extensions['chat'] = chat = _make_chat(app.config, app.root_path, limiter, users,
+                                               metrics)
+    chat.count_into(metrics)
     socketio.on_namespace(chat)
     chat.start_tasks()
-    socketio.on_namespace(TickerNamespace(TICKER_NAMESPACE, ticker, limiter, users))
+    ticker_namespace = TickerNamespace(TICKER_NAMESPACE, ticker, limiter, users)
+    ticker_namespace.count_into(metrics)
+    socketio.on_namespace(ticker_namespace)
+    metrics.watch_clients(socketio.server, [CHAT_NAMESPACE, TICKER_NAMESPACE])
     return app
 
 
@@ -130,11 +142,11 @@ def shutdown(app, stop_listening=None, stop_serving=None, timeout=5.0):
     app.extensions['chat'].presence.close()
 
 
-def _trusted_proxies(config):
+def _networks(config, name):
     try:
-        return parse_networks(config['TRUSTED_PROXIES'])
+        return parse_networks(config[name])
     except ValueError as error:
-        raise ConfigError(f'TRUSTED_PROXIES: {error}') from None
+        raise ConfigError(f'{name}: {error}') from None
 
 
 def _require_answer(url):
@@ -191,13 +203,13 @@ def _numbered_room_message(message):
         return None
 
 
-def _periodic(name, interval, action, quiet=False):
+def _periodic(name, interval, action, quiet=False, on_lag=None):
     """Make a background task of the running async mode (gevent, or threads in tests)."""
     return PeriodicTask(name, interval, action, socketio.start_background_task,
-                        socketio.server.eio.create_event, quiet=quiet)
+                        socketio.server.eio.create_event, quiet=quiet, on_lag=on_lag)
 
 
-def _make_chat(config, app_root, limiter, users):
+def _make_chat(config, app_root, limiter, users, metrics):
     project_root = Path(app_root).parent
     # SQLite blocks its caller: under gevent its calls run in one OS thread of their own (one
     # at a time, so they need no lock) and the loop serves everyone else meanwhile; on the
@@ -206,7 +218,8 @@ def _make_chat(config, app_root, limiter, users):
     return ChatNamespace(
         CHAT_NAMESPACE,
         presence=_make_presence(config),
-        store=open_store(config['DATABASE_URL'], project_root, run_blocking=run_blocking),
+        store=metrics.timed_store(open_store(config['DATABASE_URL'], project_root,
+                                             run_blocking=run_blocking)),
         typing=TypingTracker(config['TYPING_TIMEOUT']),
         limiter=limiter,
         limits=ChatLimits.from_config(config),
@@ -229,11 +242,13 @@ def _make_presence(config):
                          heartbeat_ttl=3 * config['WORKER_HEARTBEAT'], **caps)
 
 
-def _make_ticker(config):
+def _make_ticker(config, metrics):
     def publish(value):
         socketio.emit('server_response', value, namespace=TICKER_NAMESPACE, to=SUBSCRIBERS)
+        metrics.ticker_ticks.inc()
 
-    return Ticker(config['PUSH_INTERVAL'], publish, _periodic, _ticker_state(config))
+    periodic = functools.partial(_periodic, on_lag=metrics.ticker_lag.observe)
+    return Ticker(config['PUSH_INTERVAL'], publish, periodic, _ticker_state(config))
 
 
 def _ticker_state(config):

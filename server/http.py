@@ -1,7 +1,9 @@
-"""The few HTTP routes: the client page, its vendored libraries and a health check."""
+"""The few HTTP routes: the client page, its vendored libraries, a health check and metrics."""
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, jsonify, send_from_directory
+from flask import Blueprint, Response, abort, current_app, jsonify, request, send_from_directory
+
+from server.edge import address_of
 
 CLIENT_DIR = Path(__file__).resolve().parent.parent / 'client'
 NODE_MODULES = CLIENT_DIR / 'node_modules'
@@ -43,3 +45,15 @@ def healthz():
     healthy = all(checks.values())
     body = {name: 'ok' if fine else 'unavailable' for name, fine in checks.items()}
     return jsonify(status='ok' if healthy else 'unavailable', **body), 200 if healthy else 503
+
+
+@bp.get('/metrics')
+def metrics():
+    """Serve this process's Prometheus metrics to the client addresses ``METRICS_ALLOW`` names
+    (as the edge names them, through ``TRUSTED_PROXIES``); anyone else is told there is no such
+    page (404)."""
+    recorded = current_app.extensions['metrics']
+    if not recorded.allows(address_of(request.environ)):
+        abort(404)
+    body, content_type = recorded.exposition(request.headers.get('Accept'))
+    return Response(body, content_type=content_type, headers={'Cache-Control': 'no-store'})

@@ -19,14 +19,16 @@ class PeriodicTask:
     that is sooner than its turn, and the schedule goes on every ``interval`` from there.
 
     Its start and stop are logged at INFO, or at DEBUG when ``quiet`` (a task that comes and goes
-    with what clients do, such as typing).
+    with what clients do, such as typing). ``on_lag(seconds)``, if given, is told how late each
+    run started against its schedule.
     """
 
     def __init__(self, name, interval, action, spawn, new_event, monotonic=time.monotonic,
-                 quiet=False):
+                 quiet=False, on_lag=None):
         self.name = name
         self.interval = interval
         self._log_level = logging.DEBUG if quiet else logging.INFO
+        self._on_lag = on_lag
         self._action = action
         self._spawn = spawn
         self._new_event = new_event
@@ -74,6 +76,8 @@ class PeriodicTask:
         # Waiting on the stop event rather than sleeping lets stop() end the wait at once.
         deadline = self._monotonic() + self.interval
         while not stop_event.wait(max(0.0, deadline - self._monotonic())):
+            if self._on_lag is not None:
+                self._on_lag(max(0.0, self._monotonic() - deadline))
             sooner = None
             try:
                 sooner = self._action()

@@ -6,8 +6,9 @@ what is relied on here: closing a client's whole connection without waiting (pyt
 only offers a blocking form), wrapping how the server takes in connections, messages and
 events, asking whether a client is in a room without walking every room, putting the emits
 that come through the Redis queue in order, reading WebSocket frames within a size limit and
-unmasking them in C, letting a WebSocket's writer wait for packets without a timer, and
-bounding what a connection may leave unread.
+unmasking them in C, letting a WebSocket's writer wait for packets without a timer,
+bounding what a connection may leave unread, and counting emits, deliveries, slow consumers
+and queue publish failures for the metrics.
 """
 import functools
 import logging
@@ -148,17 +149,68 @@ class IndexedRooms:
                     del pending[namespace]
 
 
-class IndexedManager(IndexedRooms, socketio.Manager):
+def count_traffic(server, counts):
+    """Count in ``counts`` (a ``server.metrics.Metrics``) what a python-socketio server emits
+    and delivers, the messages its queue fails to publish, and the connections it closes as
+    slow consumers. Its manager must be one of the managers below."""
+    server.manager.counts = counts
+    server.eio.relay_counts = counts
+
+
+class CountedEmits:
+    """For a python-socketio manager: count each emit made on this worker, by event, in
+    ``counts`` (see ``count_traffic``; nothing is counted without)."""
+
+    counts = None
+
+    def emit(self, event, *args, **kwargs):
+        """Count the emit, then make it as python-socketio does."""
+        if self.counts is not None:
+            self.counts.emitted(event)
+        return super().emit(event, *args, **kwargs)
+
+
+class CountedDeliveries(socketio.Manager):
+    """For a python-socketio manager: count the packets emits hand to this worker's clients.
+
+    It sits right above python-socketio's ``Manager.emit`` in the method order, which every
+    delivery to this worker's clients goes through: its own emits, and with a message queue
+    the other workers' too. The recipients are counted from the room's size, so a broadcast
+    costs one count, not one per recipient.
+    """
+
+    counts = None
+
+    def emit(self, event, data, namespace, room=None, skip_sid=None, callback=None, to=None,
+             **kwargs):
+        """Count the emit's recipients here, then deliver it as python-socketio does."""
+        room = to or room
+        if self.counts is not None:
+            self.counts.delivered(event, self._recipients(namespace, room, skip_sid))
+        return super().emit(event, data, namespace, room=room, skip_sid=skip_sid,
+                            callback=callback, **kwargs)
+
+    def _recipients(self, namespace, room, skip_sid):
+        rooms = self.rooms.get(namespace, {})
+        if isinstance(room, (list, tuple)):  # several rooms: someone in two counts twice
+            return sum(len(rooms.get(each, ())) for each in room)
+        members = rooms.get(room, ())  # room None: every client of the namespace
+        skipped = skip_sid if isinstance(skip_sid, (list, tuple)) else (skip_sid,)
+        return len(members) - sum(1 for sid in skipped if sid is not None and sid in members)
+
+
+class IndexedManager(CountedEmits, IndexedRooms, CountedDeliveries):
     """python-socketio's in-process manager, with each client's rooms remembered."""
 
 
-class OrderedRedisManager(IndexedRooms, socketio.RedisManager):
+class OrderedRedisManager(CountedEmits, IndexedRooms, socketio.RedisManager, CountedDeliveries):
     """python-socketio's Redis manager, delivering numbered emits in their order.
 
     Every emit this worker is to deliver, its own (at once) and other workers' (from the
     queue), passes through ``_handle_emit``. Those for which ``numbered(message)`` returns a
     ``(key, number)`` go through ``sequencer`` (a ``server.sequencer.Sequencer``), one at a
     time, and are delivered in the order it hands them on; the rest are delivered as they come.
+    A message python-socketio gave up publishing to Redis is counted (``count_traffic``).
     """
 
     def __init__(self, url, *, numbered, sequencer, **kwargs):
@@ -180,6 +232,13 @@ class OrderedRedisManager(IndexedRooms, socketio.RedisManager):
             kwargs['ignore_queue'] = True
         return super().emit(event, data, namespace=namespace, room=room, skip_sid=skip_sid,
                             callback=callback, **kwargs)
+
+    def _publish(self, data):
+        # python-socketio logs a publish it gave up on, after one retry, and returns None.
+        published = super()._publish(data)
+        if published is None and self.counts is not None:
+            self.counts.publish_failed()
+        return published
 
     def _handle_emit(self, message):
         found = self._numbered(message)
@@ -356,6 +415,9 @@ def _drop_slow_consumer(socket_):
                 getattr(socket_, 'unsent_bytes', 0), socket_.queue.qsize())
     socket_.server.sockets.pop(socket_.sid, None)
     socket_.close(wait=False, abort=True, reason=socket_.server.reason.TRANSPORT_ERROR)
+    counts = getattr(socket_.server, 'relay_counts', None)
+    if counts is not None:
+        counts.slow_consumer_closed()
     queue_empty = socket_.server.get_queue_empty_exception()
     try:
         while True:

@@ -18,6 +18,7 @@ from flask_socketio import Namespace
 
 from server.chat.limits import Verdict
 from server.errors import ClientError
+from server.metrics import NOT_COUNTED
 from server.namespaces.access import refuse_connect
 from server.namespaces.internals import (close_transport, pending_attachments,
                                          wrap_event_dispatch, wrap_inbound_messages)
@@ -44,7 +45,7 @@ MAX_ATTACHMENTS = 10
 BINARY_PACKET_TYPES = ('5', '6')  # BINARY_EVENT, BINARY_ACK
 
 
-def guard_client_events(server, limiter=None, max_attachment_bytes=None):
+def guard_client_events(server, limiter=None, max_attachment_bytes=None, garbage_closed=None):
     """Wrap the server's handling of what clients send.
 
     A connection whose socket buffer never runs dry (a flooder) would keep its reader greenlet
@@ -52,9 +53,10 @@ def guard_client_events(server, limiter=None, max_attachment_bytes=None):
     read without waiting first yields to the other greenlets. Client events named
     like lifecycle events are dropped, and each event records whether it asked for an ack.
     A packet that cannot be decoded is logged once per connection, without a traceback, and
-    counts against the ``limiter``; a connection that keeps sending them is closed. So is one
-    whose binary packet announces more than MAX_ATTACHMENTS attachments, or whose attachments
-    add up to more than ``max_attachment_bytes``.
+    counts against the ``limiter``; a connection that keeps sending them is closed (and
+    ``garbage_closed()`` called, if given). So is one whose binary packet announces more than
+    MAX_ATTACHMENTS attachments, or whose attachments add up to more than
+    ``max_attachment_bytes``.
     """
     loop_turn = _loop_turn(server)
     garbage = {}  # eio_sid -> undecodable packets it sent
@@ -64,6 +66,8 @@ def guard_client_events(server, limiter=None, max_attachment_bytes=None):
             log.warning('closing connection %s: its binary attachments went over the cap',
                         eio_sid)
             close_transport(server, eio_sid)
+            if garbage_closed is not None:
+                garbage_closed()
             return None
         try:
             return take(eio_sid, data)
@@ -93,6 +97,8 @@ def guard_client_events(server, limiter=None, max_attachment_bytes=None):
             log.warning('closing connection %s: it kept sending undecodable packets', eio_sid)
             del garbage[eio_sid]
             close_transport(server, eio_sid)
+            if garbage_closed is not None:
+                garbage_closed()
 
     def handle_message_fairly(take, eio_sid, data):
         if loop_turn is None:
@@ -157,11 +163,11 @@ def replies(handler):
                 raise ClientError('bad_request', f'"{event}" takes one payload argument')
             fields = handler(namespace, args[0] if args else None)
         except ClientError as error:
-            return refusal(event, error, namespace.send_error)
+            return refusal(event, error, namespace.send_error, namespace.counts)
         except Exception:
             log.exception('handler for "%s" failed', event)
             failure = ClientError('internal_error', 'the server failed; try again')
-            return refusal(event, failure, namespace.send_error)
+            return refusal(event, failure, namespace.send_error, namespace.counts)
         return {'ok': True, **(fields or {})}
 
     return answer
@@ -183,6 +189,13 @@ class AnsweringNamespace(Namespace):
     def __init__(self, namespace, limiter=None):
         super().__init__(namespace)
         self.limiter = limiter
+        self.counts = NOT_COUNTED
+
+    def count_into(self, metrics):
+        """Count this namespace's events, refusals and disconnects in ``metrics``."""
+        events = [name.removeprefix('on_') for name in dir(self) if name.startswith('on_')]
+        self.counts = metrics.namespace_counts(
+            self.namespace, [event for event in events if event not in LIFECYCLE_EVENTS])
 
     @property
     def sid(self):
@@ -194,11 +207,15 @@ class AnsweringNamespace(Namespace):
         token = _current_sid.set(args[0])
         try:
             if event in LIFECYCLE_EVENTS:
+                if event == 'disconnect':
+                    self.counts.disconnected(args[1] if len(args) > 1 else None)
                 return super().trigger_event(event, *args)
+            self.counts.event_in(event)
             verdict = self._verdict(args[0])
             if verdict is Verdict.DISCONNECT:
                 return self._drop_flooder(args[0])
             if verdict is Verdict.REFUSE:
+                self.counts.rate_limited()
                 return self.refuse(event, args[0], 'rate_limited', 'too many events; slow down')
             handler = getattr(self, f'on_{event}', None)
             if handler is None:
@@ -211,6 +228,7 @@ class AnsweringNamespace(Namespace):
     def count_connect(self):
         """Count a connect against the connection's allowance; refuse it when over."""
         if self._verdict(self.sid) is not Verdict.ALLOW:
+            self.counts.rate_limited()
             raise refuse_connect(self, ClientError('rate_limited', 'too many connects; slow down'))
 
     def connection_of(self, sid):
@@ -231,6 +249,7 @@ class AnsweringNamespace(Namespace):
         # which socket.io clients do not retry by themselves); closing the transport as well
         # stops the server from reading, and so paying for, whatever it still sends.
         log.warning('disconnecting %s: it kept flooding %s', sid, self.namespace)
+        self.counts.flood_disconnect()
         eio_sid = self.connection_of(sid)
         self.server.disconnect(sid, namespace=self.namespace)
         close_transport(self.server, eio_sid)
@@ -246,11 +265,13 @@ class AnsweringNamespace(Namespace):
     def refuse(self, event, sid, code, message):
         """Refuse an event outside any handler: in the ack, or as an ``error`` event."""
         return refusal(event, ClientError(code, message), lambda reply: self.socketio.emit(
-            'error', reply, to=sid, namespace=self.namespace))
+            'error', reply, to=sid, namespace=self.namespace), self.counts)
 
 
-def refusal(event, error, send_error):
-    """Return the refusal of ``event`` as the ack; if no ack was asked, ``send_error`` it too."""
+def refusal(event, error, send_error, counts=NOT_COUNTED):
+    """Return the refusal of ``event`` as the ack; if no ack was asked, ``send_error`` it too.
+    It is counted in ``counts`` by its code."""
+    counts.refused(error.code)
     reply = {**error.to_reply(), 'event': event}
     if not _ack_requested.get():
         send_error(reply)

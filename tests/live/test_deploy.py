@@ -98,6 +98,12 @@ def test_nginx_serves_page_websocket_and_polling_keeps_each_client_on_one_worker
             'status': 'ok', 'store': 'ok', 'queue': 'ok'}
         # Larger than nginx's proxy buffers: streamed whole, with no temp file.
         worker = f'http://127.0.0.1:{cluster.worker_ports[0]}'
+        # Metrics are scraped per worker, never through nginx (whose requests a worker would
+        # take for loopback's).
+        with session_from(ELSEWHERE) as http:
+            for path in ('/metrics', '//metrics', '/metrics?x=1'):
+                assert http.get(f'{base}{path}', timeout=5).status_code == 404, path
+        assert requests.get(f'{worker}/metrics', timeout=5).status_code == 200
         library = requests.get(f'{base}/vendor/socket.io.esm.min.js', timeout=5)
         assert library.status_code == 200
         assert library.content == requests.get(f'{worker}/vendor/socket.io.esm.min.js',

@@ -4,6 +4,7 @@ These are private parts of the pinned versions; if an upgrade changes any of the
 before anything subtler does, and internals.py is the one module to adapt.
 """
 import inspect
+import logging
 
 import engineio
 import engineio.socket
@@ -11,9 +12,14 @@ import socketio
 
 import geventwebsocket.utf8validator
 from geventwebsocket.websocket import Header, WebSocket
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from server.namespaces import internals
-from server.namespaces.internals import IndexedManager, in_room, unmask_frames_in_c
+from server.namespaces.internals import (CountedDeliveries, IndexedManager,
+                                         OrderedRedisManager, count_traffic, in_room,
+                                         unmask_frames_in_c)
+from tests.support.live_server import free_port
 
 
 def parameters(function):
@@ -159,3 +165,94 @@ def test_a_binary_packet_in_progress_is_kept_with_its_announced_and_received_att
     assert internals.pending_attachments(server, 'eio-1') == (2, [])
     server._handle_eio_message('eio-1', b'abc')
     assert internals.pending_attachments(server, 'eio-1') == (2, [b'abc'])
+
+
+class Recorder:
+    """Records what a manager counts (the part of server.metrics.Metrics it calls)."""
+
+    def __init__(self):
+        self.emits, self.deliveries, self.publish_failures = [], [], 0
+
+    def emitted(self, event):
+        self.emits.append(event)
+
+    def delivered(self, event, recipients):
+        self.deliveries.append((event, recipients))
+
+    def publish_failed(self):
+        self.publish_failures += 1
+
+
+def counting_server(manager):
+    """A python-socketio server on ``manager``, counting into a Recorder, its Engine.IO sends
+    recorded, with three clients of /chat, two of them in one room."""
+    server = socketio.Server(async_mode='threading', client_manager=manager)
+    recorder = Recorder()
+    count_traffic(server, recorder)
+    sent = []
+    server._send_eio_packet = lambda eio_sid, packet: sent.append(eio_sid)
+    sids = [manager.connect(f'eio-{n}', '/chat') for n in range(3)]
+    for sid in sids[:2]:
+        manager.enter_room(sid, '/chat', 'room:lobby')
+    return server, recorder, sent, sids
+
+
+def test_an_emit_counts_once_and_as_many_deliveries_as_python_socketio_sends():
+    server, recorder, sent, sids = counting_server(IndexedManager())
+    server.emit('room_info', {}, namespace='/chat', to='room:lobby', skip_sid=sids[0])
+    server.emit('my_response', {}, namespace='/chat')
+    server.emit('typing', {}, namespace='/chat', room='room:lobby', skip_sid=[sids[1], 'gone'])
+    server.emit('chat_message', {}, namespace='/chat', to='room:empty')
+    server.emit('my_response', {}, namespace='/nowhere')
+    assert recorder.emits == ['room_info', 'my_response', 'typing', 'chat_message',
+                              'my_response']
+    assert recorder.deliveries == [('room_info', 1), ('my_response', 3), ('typing', 1),
+                                   ('chat_message', 0), ('my_response', 0)]
+    assert len(sent) == sum(n for _, n in recorder.deliveries) == 5
+
+
+def test_python_socketio_delivers_every_emit_through_the_managers_emit():
+    # Deliveries are counted right above Manager.emit, which every emit a worker delivers to
+    # its own clients must go through: its own, and with a queue the other workers' too.
+    assert 'for sid, eio_sid in self.get_participants(namespace, room):' in inspect.getsource(
+        socketio.Manager.emit)
+    assert 'super().emit(' in inspect.getsource(socketio.PubSubManager._handle_emit)
+    assert 'return super().emit(' in inspect.getsource(socketio.PubSubManager.emit)
+    order = OrderedRedisManager.__mro__
+    assert order.index(socketio.PubSubManager) < order.index(CountedDeliveries) < order.index(
+        socketio.Manager)
+
+
+def test_another_workers_emit_counts_its_deliveries_here_but_not_as_an_emit_of_this_one():
+    manager = OrderedRedisManager('redis://127.0.0.1:1/0', numbered=lambda message: None,
+                                  sequencer=None)
+    _, recorder, sent, _ = counting_server(manager)
+    manager._handle_emit({'method': 'emit', 'event': 'room_info', 'data': [{}],
+                          'namespace': '/chat', 'room': 'room:lobby', 'skip_sid': None,
+                          'callback': None, 'host_id': 'another worker'})
+    assert recorder.emits == [] and recorder.deliveries == [('room_info', 2)]
+    assert len(sent) == 2
+
+
+def test_the_redis_manager_returns_nothing_from_a_publish_it_gave_up():
+    source = inspect.getsource(socketio.RedisManager._publish)
+    assert 'return self.redis.publish(self.channel' in source
+    assert "'Cannot publish to redis... giving up'" in source
+
+
+def test_a_publish_the_redis_manager_gives_up_is_counted_and_one_it_made_is_not(redis_url):
+    nowhere = f'redis://127.0.0.1:{free_port()}/0'  # nothing listens there
+    failing = OrderedRedisManager(nowhere, numbered=lambda message: None, sequencer=None,
+                                  redis_options={'socket_connect_timeout': 1,
+                                                 'retry': Retry(NoBackoff(), 0)},
+                                  logger=logging.getLogger('test.queue'))
+    failed = counting_server(failing)[1]
+    assert failing._publish({'method': 'emit'}) is None
+    assert failed.publish_failures == 1
+    working = OrderedRedisManager(redis_url, numbered=lambda message: None, sequencer=None)
+    published = counting_server(working)[1]
+    try:
+        assert working._publish({'method': 'emit'}) == 0  # published, to no subscriber
+    finally:
+        working.redis.close()
+    assert published.publish_failures == 0
