@@ -102,7 +102,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
     # Outside Flask-SocketIO's middleware: it sees every request.
     app.wsgi_app = app.extensions['edge'] = Edge(
         app.wsgi_app, trusted_proxies=_networks(app.config, 'TRUSTED_PROXIES'),
-        limits=connections)
+        limits=connections, on_refusal=metrics.connection_refused)
 
     users = None  # anyone may connect, unless AUTH_REQUIRED
     if app.config['AUTH_REQUIRED']:

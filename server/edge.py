@@ -43,11 +43,12 @@ class Edge:
     JSONP polling refused, and new connections over ``limits`` refused."""
 
     def __init__(self, app, socketio_path='/socket.io/', trusted_proxies=(), limits=None,
-                 clock=time.monotonic):
+                 on_refusal=None, clock=time.monotonic):
         self.app = app
         self.socketio_path = socketio_path
         self.trusted_proxies = tuple(trusted_proxies)
         self.limits = limits
+        self.on_refusal = on_refusal  # told each refusal's code (the metrics count them)
         self._clock = clock
         self._refusals_logged = {}  # address group -> when its last refusal was logged
 
@@ -89,6 +90,8 @@ class Edge:
 
     def _refuse(self, start_response, address, refusal):
         self._log_refusal(address, refusal)
+        if self.on_refusal is not None:
+            self.on_refusal(refusal.code)
         body = json.dumps({'code': refusal.code, 'message': refusal.message}).encode()
         return _answer(start_response, REFUSAL_STATUS.get(refusal.code, TOO_MANY), body,
                        'application/json', [('Retry-After', str(refusal.retry_after))])

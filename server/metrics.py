@@ -67,6 +67,10 @@ class Metrics:
         self.disconnects = Counter(
             'relay_disconnects', 'Clients gone from a namespace, by namespace and reason',
             ['namespace', 'reason'], registry=registry)
+        self.connections_refused = Counter(
+            'relay_connections_refused', 'New connections refused at the handshake, by code '
+            '(too_many_connections, too_many_new_connections, server_full)', ['code'],
+            registry=registry)
         self.slow_consumer_disconnects = Counter(
             'relay_slow_consumer_disconnects', 'Connections closed for leaving more than '
             'MAX_UNSENT_BYTES or MAX_UNSENT_PACKETS unread', registry=registry)
@@ -118,6 +122,10 @@ class Metrics:
     def delivered(self, event, recipients):
         """Count the packets an emit of ``event`` hands to this worker's clients."""
         self._delivered[event].inc(recipients)
+
+    def connection_refused(self, code):
+        """Count a handshake refused for the connection limits, by its code."""
+        self.connections_refused.labels(code).inc()
 
     def publish_failed(self):
         """Count a message the message queue could not publish."""

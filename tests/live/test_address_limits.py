@@ -107,6 +107,8 @@ def test_an_address_opening_connections_too_fast_is_told_to_wait(output_dir):
         assert status == 429 and body['code'] == 'too_many_new_connections'
         assert int(headers['retry-after']) >= 1
         opened(server.url, other).close()
+        metrics = requests.get(f'{server.url}/metrics', timeout=2).text
+    assert 'relay_connections_refused_total{code="too_many_new_connections"} 1.0' in metrics
 
 
 def test_an_address_shares_one_event_allowance_across_its_connections(output_dir):
