@@ -29,7 +29,7 @@ from server.namespaces.internals import (IndexedManager, OrderedRedisManager,
                                          bound_unsent_output, close_every_transport,
                                          count_traffic, limit_websocket_messages,
                                          unmask_frames_in_c, watch_connections,
-                                         write_websockets_without_timers)
+                                         write_websockets_directly)
 from server.namespaces.replies import guard_client_events
 from server.namespaces.ticker import SUBSCRIBERS, TickerNamespace
 from server.sequencer import Sequencer
@@ -93,7 +93,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
                         max_attachment_bytes=app.config['MAX_PAYLOAD_BYTES'],
                         garbage_closed=metrics.garbage_disconnects.inc)
     unmask_frames_in_c()
-    write_websockets_without_timers()
+    write_websockets_directly()
     bound_unsent_output(app.config['MAX_UNSENT_BYTES'], app.config['MAX_UNSENT_PACKETS'])
     count_traffic(socketio.server, metrics)
     # Engine.IO's own framing adds a byte or two to a Socket.IO packet of MAX_PAYLOAD_BYTES.

@@ -6,15 +6,20 @@ what is relied on here: closing a client's whole connection without waiting (pyt
 only offers a blocking form), wrapping how the server takes in connections, messages and
 events, asking whether a client is in a room without walking every room, putting the emits
 that come through the Redis queue in order, reading WebSocket frames within a size limit and
-unmasking them in C, letting a WebSocket's writer wait for packets without a timer,
-bounding what a connection may leave unread, and counting emits, deliveries, slow consumers
+unmasking them in C, writing WebSocket frames from the greenlet that sends them and pinging
+every connection from one greenlet, bounding what a connection may leave unread, and counting emits, deliveries, slow consumers
 and queue publish failures for the metrics.
 """
+import collections
 import functools
 import logging
 import socket
 import struct
+import time
+import weakref
 
+import engineio.exceptions
+import engineio.packet
 import engineio.socket
 import geventwebsocket.handler
 import socketio
@@ -326,44 +331,255 @@ def limit_websocket_messages(limit):
 
 
 _ENGINEIO_POLL = engineio.socket.Socket.poll
+_ENGINEIO_CLOSE = engineio.socket.Socket.close
+_ENGINEIO_SCHEDULE_PING = engineio.socket.Socket.schedule_ping
+_ENGINEIO_WEBSOCKET_HANDLER = engineio.socket.Socket._websocket_handler
 
 
-def write_websockets_without_timers():
-    """Let each WebSocket connection's writer wait for its next packet without a timeout.
+def write_websockets_directly():
+    """Write each WebSocket packet from the greenlet that sends it, and ping every connection
+    from one greenlet.
 
-    engineio's writer waits with a timeout of ``ping_interval + ping_timeout``, which costs a
-    timer for every packet sent (a fifth of the work of a fan-out). The timeout only guards
-    against a socket nobody closes; engineio's monitor closes every client whose pings lapse,
-    and closing puts the end-of-queue marker the writer stops at. Long-polling keeps its
-    timeout: there it bounds how long a request is held.
+    engineio gives every WebSocket connection a writer greenlet that waits on its queue, and
+    every connection a greenlet that sleeps until its next ping: two greenlets of the three a
+    connection costs (about 9 KiB each, idle), and for each packet delivered a queue hand-off
+    and a switch to the writer. Here a packet is framed and written to the socket at once,
+    without waiting: only when the socket is backed up (a slow reader) does what is left go to
+    the queue, drained by a writer greenlet that lives until the queue is empty. Pings are
+    sent by one greenlet for the whole server (``Pinger``).
     """
     engineio.socket.Socket.poll = _poll
+    engineio.socket.Socket.close = _close_and_flush
+    engineio.socket.Socket.schedule_ping = _schedule_ping
+    engineio.socket.Socket._websocket_handler = _websocket_handler
 
 
 def _poll(socket_):
-    packets = _take_packets(socket_)
+    """Long-polling: engineio's poll, counting what it takes off the unsent output."""
+    packets = _ENGINEIO_POLL(socket_)
     _count_sent(socket_, packets)
     return packets
 
 
-def _take_packets(socket_):
-    if not socket_.upgraded:
-        return _ENGINEIO_POLL(socket_)
-    packets = [socket_.queue.get()]
-    socket_.queue.task_done()
-    if packets == [None]:
-        return []
+def _close_and_flush(socket_, wait=True, abort=False, reason=None):
+    _ENGINEIO_CLOSE(socket_, wait=wait, abort=abort, reason=reason)
+    outbox = getattr(socket_, 'relay_outbox', None)
+    if outbox is not None:
+        outbox.flush()  # close() queued its end marker (and maybe a CLOSE packet)
+
+
+def _websocket_handler(socket_, ws):
+    """engineio's ``Socket._websocket_handler`` (python-engineio 4.15.1, MIT licence), with the
+    writer greenlet replaced by an ``Outbox``."""
+    def websocket_wait():
+        data = ws.wait()
+        if data and len(data) > socket_.server.max_http_buffer_size:
+            raise ValueError('packet is too large')
+        return data
+
+    if socket_.connected:
+        # the socket was already connected (long-polling), so this is an upgrade
+        socket_.upgrading = True  # hold packet sends during the upgrade
+        pkt = websocket_wait()
+        decoded_pkt = engineio.packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != engineio.packet.PING or decoded_pkt.data != 'probe':
+            socket_.upgrading = False
+            return []
+        ws.send(engineio.packet.Packet(engineio.packet.PONG, data='probe').encode())
+        socket_.queue.put(engineio.packet.Packet(engineio.packet.NOOP))  # end poll
+        pkt = websocket_wait()
+        decoded_pkt = engineio.packet.Packet(encoded_packet=pkt)
+        if decoded_pkt.packet_type != engineio.packet.UPGRADE:
+            socket_.upgraded = False
+            socket_.upgrading = False
+            return []
+        socket_.upgraded = True
+        socket_.upgrading = False
+    else:
+        socket_.connected = True
+        socket_.upgraded = True
+
+    outbox = socket_.relay_outbox = Outbox(socket_, ws)
+    outbox.flush()  # what was queued before: the handshake's OPEN, or what the upgrade held
+    while True:
+        try:
+            data = websocket_wait()
+        except Exception:
+            break
+        if data is None:  # connection closed by the client
+            break
+        try:
+            socket_.receive(engineio.packet.Packet(encoded_packet=data))
+        except (engineio.exceptions.UnknownPacketError, engineio.exceptions.SocketIsClosedError):
+            if socket_.closed:
+                break
+        except Exception:
+            log.exception('unexpected error taking a packet from %s', socket_.sid)
+            break
+    outbox.finish()
+    socket_.close(wait=False, abort=True, reason=socket_.server.reason.TRANSPORT_CLOSE)
+    return []
+
+
+class Outbox:
+    """What one WebSocket connection sends: frames written straight to its socket, and a
+    writer greenlet only while it is backed up.
+
+    A frame is written at once when nothing is waiting before it and the socket takes it
+    whole without waiting; otherwise it is queued (a partly written frame, its rest) and a
+    writer greenlet writes the queue out, in order, waiting as long as the peer needs, then
+    ends. The queue's end marker (``None``, put by ``close``) closes the WebSocket.
+    """
+
+    def __init__(self, socket_, ws):
+        self.socket = socket_
+        self.ws = ws
+        self.websocket = ws._sock  # gevent-websocket's WebSocket
+        self.connection = self.websocket.stream.handler.socket
+        self.writer = None
+        self.finished = False
+
+    def send(self, packet):
+        """Send a packet; return True if it was written at once, False if queued."""
+        if self.writer is None and not self.finished and self.socket.queue.empty() \
+                and not self.websocket.closed:
+            frame = _frame(packet)
+            try:
+                written = self.connection.send(frame, 0, 0.0)  # never waits
+            except BlockingIOError:
+                written = 0
+            except OSError:
+                return True  # the connection is gone; its reader will notice and end it
+            if written == len(frame):
+                return True
+            self.socket.queue.put(_Rest(frame[written:], packet) if written else packet)
+        else:
+            self.socket.queue.put(packet)
+        self.flush()
+        return False
+
+    def flush(self):
+        """Have whatever is queued written out, by a writer greenlet."""
+        if self.writer is None and not self.finished and not self.socket.queue.empty():
+            self.writer = self.socket.server.start_background_task(self._write_queue)
+
+    def finish(self):
+        """The connection has ended: wait for the writer, close the WebSocket."""
+        self.finished = True
+        writer = self.writer
+        if writer is not None:
+            self.socket.queue.put(None)
+            writer.join()
+        self._close_websocket()
+
+    def _write_queue(self):
+        try:
+            while True:
+                items = _take_queued(self.socket)
+                if not items:
+                    return
+                for item in items:
+                    if item is None:
+                        self.finished = True
+                        self._close_websocket()
+                        return
+                    self.connection.sendall(item.frame if isinstance(item, _Rest)
+                                            else _frame(item))
+        except Exception:
+            self.finished = True
+            self._close_websocket()
+        finally:
+            self.writer = None
+
+    def _close_websocket(self):
+        if not self.websocket.closed:
+            self.ws.close()
+
+
+class _Rest:
+    """The part of a frame the socket did not take at once; ``data`` is its packet's, by
+    which the unsent bound counts it."""
+
+    __slots__ = ('frame', 'data')
+
+    def __init__(self, frame, packet):
+        self.frame = frame
+        self.data = packet.data
+
+
+def _frame(packet):
+    """Return an Engine.IO packet as one WebSocket frame (text, or binary for bytes)."""
+    payload = packet.encode()
+    if isinstance(payload, str):
+        payload, opcode = payload.encode(), WebSocket.OPCODE_TEXT
+    else:
+        opcode = WebSocket.OPCODE_BINARY
+    return Header.encode_header(True, opcode, b'', len(payload), 0) + payload
+
+
+def _take_queued(socket_):
+    """Take everything queued now, without waiting, up to and including an end marker."""
+    packets = []
     queue_empty = socket_.server.get_queue_empty_exception()
     while True:
         try:
             packet = socket_.queue.get(block=False)
         except queue_empty:
-            return packets
+            break
         socket_.queue.task_done()
-        if packet is None:
-            socket_.queue.put(None)
-            return packets
         packets.append(packet)
+        if packet is None:
+            break
+    _count_sent(socket_, packets)
+    return packets
+
+
+def _schedule_ping(socket_):
+    # As engineio's: only when the last ping was answered (or at the start).
+    if socket_.last_ping:
+        socket_.last_ping = None
+        pinger = getattr(socket_.server, 'relay_pinger', None)
+        if pinger is None:
+            pinger = socket_.server.relay_pinger = Pinger(socket_.server)
+        pinger.schedule(socket_)
+
+
+class Pinger:
+    """Sends every connection its pings from one greenlet.
+
+    engineio starts a greenlet per connection that sleeps ``ping_interval`` and then pings.
+    The interval is the same for all, so connections fall due in the order they were
+    scheduled: a queue, served by one greenlet that sleeps until the first is due.
+    """
+
+    def __init__(self, server):
+        self.server = server
+        self.due = collections.deque()  # (when, weak reference to the socket)
+        self.task = None
+
+    def schedule(self, socket_):
+        """Ping ``socket_`` once ``ping_interval`` has passed."""
+        self.due.append((time.monotonic() + self.server.ping_interval, weakref.ref(socket_)))
+        if self.task is None:
+            self.task = self.server.start_background_task(self._run)
+
+    def _run(self):
+        try:
+            while self.due:
+                wait = self.due[0][0] - time.monotonic()
+                if wait > 0:
+                    self.server.sleep(wait)
+                    continue
+                _, ref = self.due.popleft()
+                socket_ = ref()
+                if socket_ is not None and not socket_.closing and not socket_.closed:
+                    socket_.last_ping = time.time()  # engineio's ping timeout reads time.time
+                    try:
+                        socket_.send(engineio.packet.Packet(engineio.packet.PING))
+                    except Exception:
+                        log.debug('could not ping %s', socket_.sid, exc_info=True)
+        finally:
+            self.task = None
 
 
 _ENGINEIO_SEND = engineio.socket.Socket.send
@@ -399,8 +615,14 @@ def _send_within_bound(socket_, packet):
             or socket_.queue.qsize() >= UnsentBound.max_packets):
         _drop_slow_consumer(socket_)
         return
-    socket_.unsent_bytes = unsent
-    _ENGINEIO_SEND(socket_, packet)
+    outbox = getattr(socket_, 'relay_outbox', None)
+    if outbox is None:
+        socket_.unsent_bytes = unsent
+        _ENGINEIO_SEND(socket_, packet)
+    elif socket_.check_ping_timeout():  # as engineio's send: False once a client is gone
+        socket_.unsent_bytes = unsent
+        if outbox.send(packet):
+            socket_.unsent_bytes -= _packet_size(packet)
 
 
 def _count_sent(socket_, packets):

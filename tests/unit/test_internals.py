@@ -3,14 +3,18 @@
 These are private parts of the pinned versions; if an upgrade changes any of them, this fails
 before anything subtler does, and internals.py is the one module to adapt.
 """
+import hashlib
 import inspect
 import logging
 
 import engineio
+import engineio.async_drivers.gevent
+import engineio.packet
 import engineio.socket
 import socketio
 
 import geventwebsocket.utf8validator
+import geventwebsocket.websocket
 from geventwebsocket.websocket import Header, WebSocket
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -20,6 +24,9 @@ from server.namespaces.internals import (CountedDeliveries, IndexedManager,
                                          OrderedRedisManager, count_traffic, in_room,
                                          unmask_frames_in_c)
 from tests.support.live_server import free_port
+
+
+WEBSOCKET_HANDLER_SHA256 = '58afe122719282de1def07b5530c154fbf41a40481bc8a787c4eb7d94db56c9c'
 
 
 def parameters(function):
@@ -256,3 +263,28 @@ def test_a_publish_the_redis_manager_gives_up_is_counted_and_one_it_made_is_not(
     finally:
         working.redis.close()
     assert published.publish_failures == 0
+
+
+def test_the_websocket_handler_replaced_is_the_one_adapted_and_what_it_writes_with_holds():
+    # internals._websocket_handler is engineio 4.15.1's, with its writer replaced: a change
+    # to engineio's must be looked at (and this hash renewed) before an upgrade.
+    source = inspect.getsource(internals._ENGINEIO_WEBSOCKET_HANDLER)
+    assert hashlib.sha256(source.encode()).hexdigest() == WEBSOCKET_HANDLER_SHA256
+    ping = inspect.getsource(engineio.socket.Socket._send_ping)
+    assert 'self.server.sleep(self.server.ping_interval)' in ping
+    assert 'self.last_ping = time.time()' in ping
+    assert 'if self.last_ping:' in inspect.getsource(internals._ENGINEIO_SCHEDULE_PING)
+    assert 'self.queue.put(None)' in inspect.getsource(internals._ENGINEIO_CLOSE)
+    stream = inspect.getsource(geventwebsocket.websocket.Stream)
+    assert 'self.handler = handler' in stream and 'handler.socket.sendall' in stream
+    driver = engineio.async_drivers.gevent
+    assert driver.SimpleWebSocketWSGI is None  # engineio wraps gevent-websocket's WebSocket
+    assert "self._sock = environ['wsgi.websocket']" in inspect.getsource(
+        driver.WebSocketWSGI.__call__)
+
+
+def test_a_frame_is_written_as_gevent_websocket_writes_it():
+    text = internals._frame(engineio.packet.Packet(engineio.packet.MESSAGE, data='2["x"]'))
+    assert text == b'\x81\x07' + b'42["x"]'
+    binary = internals._frame(engineio.packet.Packet(engineio.packet.MESSAGE, data=b'\x00' * 300))
+    assert binary[:4] == b'\x82\x7e\x01\x2c' and len(binary) == 304

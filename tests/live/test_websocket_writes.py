@@ -1,0 +1,78 @@
+"""How the server writes to WebSocket connections: frames straight to the socket, the rest
+queued behind a backed-up one in order, and pings from one greenlet for all."""
+import json
+import time
+
+import pytest
+
+from tests.support.live_server import LiveServer
+from tests.support.raw_websocket import RawWebSocket
+from tests.support.sio_client import RecordingClient
+
+pytestmark = pytest.mark.live
+
+
+def chat_member(url, room, receive_buffer=None):
+    """A raw WebSocket client on /chat, in ``room``."""
+    raw = RawWebSocket(url, receive_buffer=receive_buffer)
+    raw.read_frame()
+    raw.send_text(b'40/chat,')
+    raw.read_packet(b'40/chat,')
+    raw.send_text(b'42/chat,1["join",{"room":"%s"}]' % room.encode())
+    raw.read_packet(b'43/chat,1')
+    return raw
+
+
+def chat_messages(raw, count):
+    """Read ``count`` chat_message events off a raw client, answering pings meanwhile."""
+    messages = []
+    while len(messages) < count:
+        _, payload = raw.read_frame()
+        if payload == b'2':
+            raw.send_text(b'3')
+        elif payload.startswith(b'42/chat,["chat_message"'):
+            messages.append(json.loads(payload[len(b'42/chat,'):])[1])
+    return messages
+
+
+def test_a_reader_that_falls_behind_gets_every_frame_whole_and_in_order(output_dir):
+    with LiveServer(output_dir / 'server.log', RATE_LIMIT_PER_SECOND='100000',
+                    RATE_LIMIT_BURST='100000', MAX_MESSAGE_LENGTH='60000',
+                    MAX_UNSENT_BYTES=str(64 * 1024 * 1024)) as server:
+        # A small receive buffer, read only once everything is sent: the server's writes
+        # to it soon stop being taken whole, and the rest of them wait in its queue.
+        texts = [f'{n:04d}' + 'x' * 59_000 for n in range(150)]  # 9 MB: more than the
+        # socket buffers of loopback hold
+        slow = chat_member(server.url, 'busy', receive_buffer=4096)
+        try:
+            with RecordingClient(server.url, ['/chat']) as sender:
+                sender.call('join', {'room': 'busy'})
+                for text in texts:
+                    assert sender.call('room_message', {'room': 'busy', 'text': text})['ok']
+                time.sleep(0.5)
+                received = chat_messages(slow, len(texts))
+            assert [message['text'] for message in received] == texts
+            assert [message['id'] for message in received] == list(range(1, 151))
+        finally:
+            slow.close()
+
+
+def test_every_connection_is_pinged_at_the_interval_and_one_that_answers_stays(output_dir):
+    with LiveServer(output_dir / 'server.log', PING_INTERVAL='1', PING_TIMEOUT='1') as server:
+        answering = [RawWebSocket(server.url) for _ in range(3)]
+        silent = RawWebSocket(server.url)
+        try:
+            for raw in (*answering, silent):
+                raw.read_frame()  # Engine.IO's open
+            started = time.monotonic()
+            for _ in range(3):
+                for raw in answering:
+                    assert raw.read_packet(b'2') == b'2'
+                    raw.send_text(b'3')
+            # Three pings one interval apart, each answered: alive after three intervals.
+            assert 2.5 < time.monotonic() - started < 4.5
+            assert silent.read_packet(b'2') == b'2'  # pinged too, never answers
+            assert silent.ends()
+        finally:
+            for raw in (*answering, silent):
+                raw.close()
