@@ -81,6 +81,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
     connections = ConnectionLimits(
         app.config['MAX_CONNECTIONS'], app.config['MAX_CONNECTIONS_PER_ADDRESS'],
         app.config['NEW_CONNECTIONS_PER_SECOND'], app.config['NEW_CONNECTIONS_BURST'])
+    socketio.server.eio.relay_address_of = connections.address_of  # for the log
     watch_connections(socketio.server,
                       lambda eio_sid, environ: connections.opened(eio_sid, address_of(environ)),
                       connections.closed)

@@ -102,6 +102,7 @@ class ConnectionLimits:
         self._clock = clock
         self._open = {}  # address group -> connections open
         self._group_of = {}  # connection -> its address group
+        self._address_of = {}  # connection -> the address it came from
         self._arrivals = {}  # address group -> bucket of new connections
         self._refill_seconds = new_burst / new_per_second
         self._next_prune = clock() + self._refill_seconds
@@ -138,11 +139,13 @@ class ConnectionLimits:
         """Count an open connection against its address."""
         group = address_group(address)
         self._group_of[connection] = group
+        self._address_of[connection] = address
         self._open[group] = self._open.get(group, 0) + 1
 
     def closed(self, connection):
         """Stop counting a connection; unknown or already closed ones are ignored."""
         group = self._group_of.pop(connection, None)
+        self._address_of.pop(connection, None)
         if group is None:
             return
         left = self._open[group] - 1
@@ -154,6 +157,10 @@ class ConnectionLimits:
     def group_of(self, connection):
         """Return the address group of an open connection, or None."""
         return self._group_of.get(connection)
+
+    def address_of(self, connection):
+        """Return the address an open connection came from, or ``-``."""
+        return self._address_of.get(connection, UNKNOWN_ADDRESS)
 
     def open_from(self, address):
         """Return how many connections the address's group holds."""

@@ -366,6 +366,11 @@ class ChatNamespace(AnsweringNamespace):
     def _nick(self):
         return self.presence.nick(self.sid)
 
+    def describe_client(self, sid, eio_sid):
+        """Name a client in the log: its nick, sid and address."""
+        nick = self.presence.nick(sid) if self.presence.is_connected(sid) else None
+        return f'{nick} ({super().describe_client(sid, eio_sid)})'
+
     def _require_member(self, room):
         # The client's own rooms are known to this worker: no shared state is asked (the
         # check holds, and room messages go on locally, while Redis is out of reach).

@@ -61,6 +61,17 @@ def wrap_inbound_messages(server, wrapper):
     server.eio.on('message', lambda eio_sid, data: wrapper(handle, eio_sid, data))
 
 
+def connection_address(server, eio_sid):
+    """Return the client address of an Engine.IO connection, for the log (``-`` unknown).
+
+    ``server`` is python-socketio's or engineio's server; create_app tells the latter how to
+    find addresses (``relay_address_of``).
+    """
+    eio = getattr(server, 'eio', server)
+    address_of = getattr(eio, 'relay_address_of', None)
+    return address_of(eio_sid) if address_of is not None else '-'
+
+
 def watch_connections(server, opened, closed):
     """Call ``opened(eio_sid, environ)`` as each Engine.IO connection is made, before
     python-socketio takes it, and ``closed(eio_sid)`` once python-socketio is done with its end.
@@ -633,7 +644,8 @@ def _count_sent(socket_, packets):
 def _drop_slow_consumer(socket_):
     if socket_.closed or socket_.closing:
         return
-    log.warning('closing connection %s: it left %d bytes in %d packets unread', socket_.sid,
+    log.warning('closing connection %s from %s: it left %d bytes in %d packets unread',
+                socket_.sid, connection_address(socket_.server, socket_.sid),
                 getattr(socket_, 'unsent_bytes', 0), socket_.queue.qsize())
     socket_.server.sockets.pop(socket_.sid, None)
     socket_.close(wait=False, abort=True, reason=socket_.server.reason.TRANSPORT_ERROR)

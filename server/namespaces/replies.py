@@ -20,8 +20,9 @@ from server.chat.limits import Verdict
 from server.errors import ClientError
 from server.metrics import NOT_COUNTED
 from server.namespaces.access import refuse_connect
-from server.namespaces.internals import (close_transport, pending_attachments,
-                                         wrap_event_dispatch, wrap_inbound_messages)
+from server.namespaces.internals import (close_transport, connection_address,
+                                         pending_attachments, wrap_event_dispatch,
+                                         wrap_inbound_messages)
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +64,8 @@ def guard_client_events(server, limiter=None, max_attachment_bytes=None, garbage
 
     def handle(take, eio_sid, data):
         if not within_binary_caps(eio_sid, data):
-            log.warning('closing connection %s: its binary attachments went over the cap',
-                        eio_sid)
+            log.warning('closing connection %s from %s: its binary attachments went over the cap',
+                        eio_sid, connection_address(server, eio_sid))
             close_transport(server, eio_sid)
             if garbage_closed is not None:
                 garbage_closed()
@@ -90,11 +91,12 @@ def guard_client_events(server, limiter=None, max_attachment_bytes=None, garbage
             garbage.clear()
         count = garbage[eio_sid] = garbage.get(eio_sid, 0) + 1
         if count == 1:
-            log.info('undecodable packet from connection %s (%s); any more are not logged',
-                     eio_sid, error)
+            log.info('undecodable packet from connection %s from %s (%s); any more are not '
+                     'logged', eio_sid, connection_address(server, eio_sid), error)
         flooding = limiter is not None and limiter.check(eio_sid) is Verdict.DISCONNECT
         if count >= GARBAGE_LIMIT or flooding:
-            log.warning('closing connection %s: it kept sending undecodable packets', eio_sid)
+            log.warning('closing connection %s from %s: it kept sending undecodable packets',
+                        eio_sid, connection_address(server, eio_sid))
             del garbage[eio_sid]
             close_transport(server, eio_sid)
             if garbage_closed is not None:
@@ -248,11 +250,16 @@ class AnsweringNamespace(Namespace):
         # The namespace disconnect tells the client it was put out ("io server disconnect",
         # which socket.io clients do not retry by themselves); closing the transport as well
         # stops the server from reading, and so paying for, whatever it still sends.
-        log.warning('disconnecting %s: it kept flooding %s', sid, self.namespace)
-        self.counts.flood_disconnect()
         eio_sid = self.connection_of(sid)
+        log.warning('disconnecting %s: it kept flooding %s', self.describe_client(sid, eio_sid),
+                    self.namespace)
+        self.counts.flood_disconnect()
         self.server.disconnect(sid, namespace=self.namespace)
         close_transport(self.server, eio_sid)
+
+    def describe_client(self, sid, eio_sid):
+        """Name a client in the log: its sid and address (a namespace may add more)."""
+        return f'{sid} from {connection_address(self.server, eio_sid)}'
 
     def reply(self, event, data):
         """Send ``event`` to the client being served alone."""

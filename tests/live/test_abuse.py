@@ -67,7 +67,7 @@ def test_undecodable_packets_are_logged_once_and_their_sender_is_closed(live_ser
         raw.close()
     log = live_server.output()
     assert len(re.findall(r'undecodable packet from connection', log)) == 1, log
-    assert 'kept sending undecodable packets' in log
+    assert 'from 127.0.0.1: it kept sending undecodable packets' in log
     assert 'Traceback' not in log and 'message handler error' not in log
     with RecordingClient(live_server.url, ['/chat']) as client:
         assert client.call('my_event', {'data': 'unharmed'}) == {'ok': True}
@@ -122,6 +122,6 @@ def test_a_client_that_does_not_read_is_closed_and_the_others_go_on(unlimited_se
                 'nick']]]
         finally:
             raw.close()
-        assert re.search(r'closing connection \S+: it left \d+ bytes in \d+ packets unread',
+        assert re.search(r'closing connection \S+ from 127\.0\.0\.1: it left \d+ bytes in \d+ packets unread',
                          unlimited_server.output())
         assert writer.call('my_event', {'data': 'unharmed'}) == {'ok': True}

@@ -153,7 +153,7 @@ def test_a_binary_packet_announcing_too_many_attachments_ends_its_connection(liv
     with chat_connection(live_server.url) as raw:
         raw.send_text(header)
         assert raw.ends()
-    assert 'binary attachments went over the cap' in live_server.output()
+    assert 'from 127.0.0.1: its binary attachments went over the cap' in live_server.output()
 
 
 def test_attachments_adding_up_to_more_than_a_packet_end_their_connection(live_server):

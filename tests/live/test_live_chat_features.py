@@ -1,4 +1,5 @@
 """Presence, typing, direct messages and limits against the real run.py process."""
+import re
 import signal
 import subprocess
 import sys
@@ -117,6 +118,8 @@ def test_a_hasty_client_is_refused_and_a_flooding_one_dropped_while_others_chat(
         left = calm.wait_for('room_info', where=lambda i: i['msg'] == 'Member left: lobby')
         assert left[0]['nick'] == flooder.nick
         assert calm.call('room_message', {'room': 'lobby', 'text': 'still here'})['ok'] is True
+    assert re.search(rf'disconnecting {re.escape(flooder.nick)} \(\S+ from 127\.0\.0\.1\): it '
+                     'kept flooding /chat', quick_server.output())
 
 
 def test_the_connection_a_session_leaves_is_told_why_it_is_closed(live_server):
