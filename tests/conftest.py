@@ -7,6 +7,7 @@ import pytest
 from config import TestingConfig
 from server import create_app, shutdown
 from server.extensions import socketio
+from tests.support.calm_client import CALM_ALLOWANCE
 from tests.support.live_server import LiveServer
 from tests.support.redis_server import RedisServer
 
@@ -43,6 +44,15 @@ def live_server(output_dir):
     (SIGTERM) after the test."""
     with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2',
                     RECONNECT_GRACE='0.5') as server:
+        yield server
+
+
+@pytest.fixture
+def watched_server(output_dir):
+    """``run.py`` as ``live_server`` is, allowing a calm client (tests/support/calm_client.py)
+    its 50 echoes a second."""
+    with LiveServer(output_dir / 'server.log', PUSH_INTERVAL='0.2', RECONNECT_GRACE='0.5',
+                    **CALM_ALLOWANCE) as server:
         yield server
 
 

@@ -33,6 +33,15 @@ def hermetic_env(**settings):
             **{key: str(value) for key, value in settings.items()}}
 
 
+def rss_bytes(pid):
+    """Return the resident memory of process ``pid`` in bytes (VmRSS in its /proc status)."""
+    with open(f'/proc/{pid}/status') as status:
+        for line in status:
+            if line.startswith('VmRSS:'):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f'process {pid} reports no VmRSS')
+
+
 class LiveServer:
     """One ``python run.py`` process; ``url`` is known once its log says it is serving.
 
@@ -100,6 +109,10 @@ class LiveServer:
         """Return everything the process has logged so far."""
         return ''.join(self._lines)
 
+    def rss(self):
+        """Return the process's resident memory in bytes."""
+        return rss_bytes(self.process.pid)
+
     def _pump(self):
         with self.log_path.open('w') as log:
             for line in self.process.stdout:
@@ -124,10 +137,12 @@ class LiveServer:
 
 
 class RestartableServer:
-    """run.py on one fixed port and database, which a test can stop and start again."""
+    """run.py on one fixed port and database, which a test can stop and start again; ``env``
+    adds to its settings."""
 
-    def __init__(self, folder):
+    def __init__(self, folder, **env):
         self.folder = folder
+        self.env = env
         self.port = free_port()
         self.url = f'http://127.0.0.1:{self.port}'
         self.database = f'sqlite:///{folder / "chat.db"}'
@@ -136,8 +151,9 @@ class RestartableServer:
 
     def start(self):
         self.starts += 1
-        self.current = LiveServer(self.folder / f'server-{self.starts}.log', PORT=self.port,
-                                  DATABASE_URL=self.database, PUSH_INTERVAL='0.2').start()
+        self.current = LiveServer(self.folder / f'server-{self.starts}.log', **{
+            'PORT': self.port, 'DATABASE_URL': self.database, 'PUSH_INTERVAL': '0.2',
+            **self.env}).start()
         return self
 
     def restart(self):

@@ -83,6 +83,17 @@ class RawWebSocket:
         self.send_header(len(payload), opcode=OPCODE_BINARY)
         self.sock.sendall(payload)
 
+    def frames_sent_before_close(self, payload, times, opcode=OPCODE_BINARY):
+        """Send ``payload`` as a frame up to ``times`` times, stopping once the server has
+        closed the connection (a reset or a broken pipe); return how many frames went out."""
+        for sent in range(times):
+            try:
+                self.send_header(len(payload), opcode=opcode)
+                self.sock.sendall(payload)
+            except OSError:
+                return sent
+        return times
+
     def read_frame(self):
         """Return (opcode, payload) of the next frame from the server (never masked)."""
         while len(self.buffer) < 2:
