@@ -7,8 +7,9 @@ only offers a blocking form), wrapping how the server takes in connections, mess
 events, asking whether a client is in a room without walking every room, putting the emits
 that come through the Redis queue in order, reading WebSocket frames within a size limit and
 unmasking them in C, writing WebSocket frames from the greenlet that sends them and pinging
-every connection from one greenlet, bounding what a connection may leave unread, and counting emits, deliveries, slow consumers
-and queue publish failures for the metrics.
+every connection from one greenlet (timing pongs on the monotonic clock), bounding what a
+connection may leave unread, and counting emits, deliveries, slow consumers and queue publish
+failures for the metrics.
 """
 import collections
 import functools
@@ -344,6 +345,7 @@ def limit_websocket_messages(limit):
 _ENGINEIO_POLL = engineio.socket.Socket.poll
 _ENGINEIO_CLOSE = engineio.socket.Socket.close
 _ENGINEIO_SCHEDULE_PING = engineio.socket.Socket.schedule_ping
+_ENGINEIO_CHECK_PING_TIMEOUT = engineio.socket.Socket.check_ping_timeout
 _ENGINEIO_WEBSOCKET_HANDLER = engineio.socket.Socket._websocket_handler
 
 
@@ -358,10 +360,17 @@ def write_websockets_directly():
     without waiting: only when the socket is backed up (a slow reader) does what is left go to
     the queue, drained by a writer greenlet that lives until the queue is empty. Pings are
     sent by one greenlet for the whole server (``Pinger``).
+
+    Each ping's wait for its pong is timed on the monotonic clock. engineio stamps a ping with
+    ``time.time()`` and closes a client whose pong has not come ``ping_timeout`` later by that
+    clock, at every packet it sends it and in its monitor: a wall clock set a day forward (an
+    administrator, NTP stepping, a resumed VM) closed every client whose pong was on its way,
+    and one set an hour back kept a client gone for that hour.
     """
     engineio.socket.Socket.poll = _poll
     engineio.socket.Socket.close = _close_and_flush
     engineio.socket.Socket.schedule_ping = _schedule_ping
+    engineio.socket.Socket.check_ping_timeout = _check_ping_timeout
     engineio.socket.Socket._websocket_handler = _websocket_handler
 
 
@@ -584,13 +593,27 @@ class Pinger:
                 _, ref = self.due.popleft()
                 socket_ = ref()
                 if socket_ is not None and not socket_.closing and not socket_.closed:
-                    socket_.last_ping = time.time()  # engineio's ping timeout reads time.time
+                    socket_.last_ping = time.monotonic()  # read by _check_ping_timeout
                     try:
                         socket_.send(engineio.packet.Packet(engineio.packet.PING))
                     except Exception:
                         log.debug('could not ping %s', socket_.sid, exc_info=True)
         finally:
             self.task = None
+
+
+def _check_ping_timeout(socket_):
+    """engineio's check that a pinged client answered in time, on the monotonic clock. (The
+    stamp engineio gives a new socket is only a flag, cleared as its connection opens.)"""
+    if socket_.closed:
+        raise engineio.exceptions.SocketIsClosedError()
+    pinged = socket_.last_ping
+    if pinged and time.monotonic() - pinged > socket_.server.ping_timeout:
+        socket_.server.logger.info('%s: Client is gone, closing socket', socket_.sid)
+        # As engineio does: a CLOSE packet puts a half-open socket in its right state.
+        socket_.close(wait=False, abort=False, reason=socket_.server.reason.PING_TIMEOUT)
+        return False
+    return True
 
 
 _ENGINEIO_SEND = engineio.socket.Socket.send

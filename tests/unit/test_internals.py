@@ -6,6 +6,7 @@ before anything subtler does, and internals.py is the one module to adapt.
 import hashlib
 import inspect
 import logging
+import time
 
 import engineio
 import engineio.async_drivers.gevent
@@ -274,6 +275,10 @@ def test_the_websocket_handler_replaced_is_the_one_adapted_and_what_it_writes_wi
     assert 'self.server.sleep(self.server.ping_interval)' in ping
     assert 'self.last_ping = time.time()' in ping
     assert 'if self.last_ping:' in inspect.getsource(internals._ENGINEIO_SCHEDULE_PING)
+    # The Pinger's stamps are read by _check_ping_timeout, engineio's own on another clock.
+    check = inspect.getsource(internals._ENGINEIO_CHECK_PING_TIMEOUT)
+    assert 'time.time() - last_ping > self.server.ping_timeout' in check
+    assert 'last_ping' not in inspect.getsource(engineio.Server)
     assert 'self.queue.put(None)' in inspect.getsource(internals._ENGINEIO_CLOSE)
     stream = inspect.getsource(geventwebsocket.websocket.Stream)
     assert 'self.handler = handler' in stream and 'handler.socket.sendall' in stream
@@ -288,3 +293,16 @@ def test_a_frame_is_written_as_gevent_websocket_writes_it():
     assert text == b'\x81\x07' + b'42["x"]'
     binary = internals._frame(engineio.packet.Packet(engineio.packet.MESSAGE, data=b'\x00' * 300))
     assert binary[:4] == b'\x82\x7e\x01\x2c' and len(binary) == 304
+
+
+def test_a_ping_waits_its_timeout_by_the_monotonic_clock_wherever_the_wall_clock_goes(
+        monkeypatch):
+    internals.write_websockets_directly()
+    server = engineio.Server(async_mode='threading', ping_timeout=5)
+    connection = engineio.socket.Socket(server, 'eio-1')
+    connection.last_ping = time.monotonic()
+    monkeypatch.setattr(time, 'time', lambda: 86_400.0 * 365 * 100)  # a century on
+    assert connection.check_ping_timeout() and not connection.closed
+    connection.last_ping = time.monotonic() - 6
+    monkeypatch.setattr(time, 'time', lambda: 0.0)  # back to 1970
+    assert not connection.check_ping_timeout() and connection.closed
