@@ -1,5 +1,6 @@
 """A python-socketio client that records what it receives, with bounded waits."""
 import threading
+import time
 
 import requests
 import socketio
@@ -14,6 +15,7 @@ class RecordingClient:
         self.http = requests.Session()
         self.sio = socketio.Client(reconnection=False, http_session=self.http)
         self.events = []
+        self.arrivals = []  # time.monotonic() of each of ``events``
         self.disconnects = []
         self._changed = threading.Condition()
         for namespace in namespaces:
@@ -27,6 +29,7 @@ class RecordingClient:
         def record(event, *args):
             with self._changed:
                 self.events.append((namespace, event, args[0] if args else None))
+                self.arrivals.append(time.monotonic())
                 self._changed.notify_all()
         return record
 
@@ -41,6 +44,18 @@ class RecordingClient:
         """Return the payloads of ``event`` received so far."""
         with self._changed:
             return [data for ns, name, data in self.events if ns == namespace and name == event]
+
+    def received_at(self, event, namespace='/chat'):
+        """Return ``(time.monotonic() of arrival, payload)`` of each ``event`` received so far."""
+        with self._changed:
+            return [(at, data) for at, (ns, name, data) in zip(self.arrivals, self.events)
+                    if ns == namespace and name == event]
+
+    def forget(self):
+        """Forget every event received so far."""
+        with self._changed:
+            self.events.clear()
+            self.arrivals.clear()
 
     def wait_for(self, event, count=1, namespace='/chat', timeout=5.0, where=None):
         """Wait until ``count`` payloads of ``event`` (matching ``where``) arrived; return them."""
