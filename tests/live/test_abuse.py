@@ -132,7 +132,7 @@ def test_a_client_that_does_not_read_is_closed_and_the_others_go_on(unlimited_se
         for n in range(100):  # about 200 KB of history
             writer.call('room_message', {'room': 'big', 'text': f'{n:04d}' + 'x' * 1996})
         readers = 5
-        # Measured: the calm client's p99 5-15 ms, RSS +6-7 MiB. Unbounded, five such readers
+        # Measured: the calm client's p99 5-15 ms, RSS +3-7 MiB. Unbounded, five such readers
         # held 470 MB.
         with stays_calm(unlimited_server, max_rss_growth_mib=40):
             raws = [RawWebSocket(url, receive_buffer=4096) for _ in range(readers)]
