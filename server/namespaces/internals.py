@@ -21,6 +21,7 @@ import weakref
 
 import engineio.exceptions
 import engineio.packet
+import engineio.payload
 import engineio.socket
 import geventwebsocket.handler
 import socketio
@@ -375,8 +376,32 @@ def write_websockets_directly():
 
 
 def _poll(socket_):
-    """Long-polling: engineio's poll, counting what it takes off the unsent output."""
-    packets = _ENGINEIO_POLL(socket_)
+    """Long-polling: engineio's poll, with at most ``Payload.max_decode_packets`` packets a
+    response, counting what it takes off the unsent output.
+
+    engineio's takes all that is queued, but python-engineio's client refuses a payload of
+    more than that many packets ("Too many packets in payload") and drops its connection: a
+    busy room did that to a Python client on long-polling. The rest waits for the next poll.
+    """
+    queue_empty = socket_.server.get_queue_empty_exception()
+    server = socket_.server
+    try:
+        packets = [socket_.queue.get(timeout=server.ping_interval + server.ping_timeout)]
+        socket_.queue.task_done()
+    except queue_empty:
+        raise engineio.exceptions.QueueEmpty() from None
+    if packets == [None]:
+        return []
+    while len(packets) < engineio.payload.Payload.max_decode_packets:
+        try:
+            packet = socket_.queue.get(block=False)
+        except queue_empty:
+            break
+        socket_.queue.task_done()
+        if packet is None:
+            socket_.queue.put(None)
+            break
+        packets.append(packet)
     _count_sent(socket_, packets)
     return packets
 

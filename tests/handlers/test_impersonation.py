@@ -2,9 +2,8 @@
 against the in-process and the Redis presence alike."""
 import pytest
 
-from config import TestingConfig
-from server import create_app, shutdown
 from server.extensions import socketio
+from tests.support.presence_apps import app_on_each_presence as app  # noqa: F401
 from tests.handlers.test_chat_namespace import NS, ask, connect, events
 
 CYRILLIC_A = '\u0430lice'
@@ -13,19 +12,6 @@ ACCENTED = 'alice\u0301'
 PRIVATE_USE = 'ali\ue000ce'
 CAPITAL_I = 'aIice'
 GREEK_TOM = '\u03a4\u039f\u039c'
-
-
-@pytest.fixture(params=['memory', 'redis'])
-def app(request):
-    """A fresh app whose /chat keeps presence in this process, or in Redis."""
-    application = create_app(TestingConfig)
-    if request.param == 'redis':
-        from server.chat.redis_presence import RedisPresence
-        chat = application.extensions['chat']
-        chat.presence.close()
-        chat.presence = RedisPresence(request.getfixturevalue('redis_url'), worker_id='w1')
-    yield application
-    shutdown(application)
 
 
 def greeted(app, nick):

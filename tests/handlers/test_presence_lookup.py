@@ -2,22 +2,8 @@
 close a room (owner), against the in-process and the Redis presence alike."""
 import pytest
 
-from config import TestingConfig
-from server import create_app, shutdown
+from tests.support.presence_apps import app_on_each_presence as app  # noqa: F401
 from tests.handlers.test_chat_namespace import ask, connect, events
-
-
-@pytest.fixture(params=['memory', 'redis'])
-def app(request):
-    """A fresh app whose /chat keeps presence in this process, or in Redis."""
-    application = create_app(TestingConfig)
-    if request.param == 'redis':
-        from server.chat.redis_presence import RedisPresence
-        chat = application.extensions['chat']
-        chat.presence.close()
-        chat.presence = RedisPresence(request.getfixturevalue('redis_url'), worker_id='w1')
-    yield application
-    shutdown(application)
 
 
 def test_nick_status_says_whether_someone_holds_the_nick_ignoring_case(app):

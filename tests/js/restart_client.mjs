@@ -2,28 +2,12 @@
 // itself, presents its session token, joins its room again from its cursor and reports, one JSON
 // line per event on stdout, what it sees. Driven by tests/js/test_js_restart.py; it ends when
 // its stdin closes. Usage: node restart_client.mjs SERVER_URL TRANSPORT NICK ROOM
-import { createRequire } from 'node:module';
-
-const require = createRequire(new URL('../../client/package.json', import.meta.url));
-const { io } = require('socket.io-client');
+import { report, sessionSocket } from './session_socket.mjs';
 
 const [serverUrl, transport, wantedNick, room] = process.argv.slice(2);
 const state = { nick: wantedNick, session: null, cursor: 0, connects: 0 };
 
-const report = (event, fields = {}) => {
-  process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
-};
-
-const socket = io(`${serverUrl}/chat`, {
-  transports: [transport],
-  reconnectionDelay: 200,
-  reconnectionDelayMax: 1000,
-  auth: (send) => send({ nick: state.nick, session: state.session }),
-});
-
-socket.on('my_response', (greeting) => {
-  if (greeting.session) Object.assign(state, { nick: greeting.nick, session: greeting.session });
-});
+const socket = sessionSocket(serverUrl, transport, state);
 
 socket.on('connect', async () => {
   state.connects += 1;

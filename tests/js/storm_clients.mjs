@@ -6,17 +6,10 @@
 // stdin closes. Usage: node storm_clients.mjs SERVER_URL COUNT ROOMS: client i is in room
 // storm-(i mod ROOMS).
 import { createInterface } from 'node:readline';
-import { createRequire } from 'node:module';
-
-const require = createRequire(new URL('../../client/package.json', import.meta.url));
-const { io } = require('socket.io-client');
+import { report, sessionSocket } from './session_socket.mjs';
 
 const [serverUrl, count, rooms] = process.argv.slice(2);
 const ACK_TIMEOUT_MS = 10000;
-
-const report = (event, fields = {}) => {
-  process.stdout.write(`${JSON.stringify({ event, ...fields })}\n`);
-};
 
 // One client: its session, and the ids of the room's messages it holds. The cursor is the
 // highest id up to which it holds every message.
@@ -29,16 +22,7 @@ const startClient = (index) => {
     state.ids.add(id);
     while (state.ids.has(state.cursor + 1)) state.cursor += 1;
   };
-  const socket = io(`${serverUrl}/chat`, {
-    transports: ['websocket'],
-    reconnectionDelay: 200,
-    reconnectionDelayMax: 1000,
-    auth: (send) => send({ nick: state.nick, session: state.session }),
-  });
-
-  socket.on('my_response', (greeting) => {
-    if (greeting.session) Object.assign(state, { nick: greeting.nick, session: greeting.session });
-  });
+  const socket = sessionSocket(serverUrl, 'websocket', state);
 
   socket.on('connect', async () => {
     state.connects += 1;

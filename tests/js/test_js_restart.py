@@ -1,14 +1,11 @@
 """The official socket.io-client comes back by itself to a restarted server, in its room."""
-import json
-import queue
-import shutil
-import subprocess
-import threading
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.live_server import RestartableServer
+from tests.support.node_script import NodeScript
 from tests.support.sio_client import RecordingClient
 
 pytestmark = pytest.mark.live
@@ -16,40 +13,23 @@ CLIENT = Path(__file__).with_name('restart_client.mjs')
 WAIT_S = 20
 
 
-class NodeClient:
-    """restart_client.mjs in its own process, its JSON lines read as they come."""
+class NodeClient(NodeScript):
+    """restart_client.mjs in its own process."""
 
     def __init__(self, url, transport, nick, room):
-        node = shutil.which('node')
-        assert node, 'Node.js is required: the README quick start installs it'
-        self.process = subprocess.Popen([node, str(CLIENT), url, transport, nick, room],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.lines = queue.Queue()
+        super().__init__(CLIENT, url, transport, nick, room)
         self.seen = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.put(json.loads(line))
-        self.process.stdout.close()
 
     def next(self, event):
         """Return the next report of ``event``, skipping others (kept in ``seen``)."""
+        deadline = time.monotonic() + WAIT_S
         while True:
-            try:
-                report = self.lines.get(timeout=WAIT_S)
-            except queue.Empty:
-                raise AssertionError(f'no {event} in {WAIT_S}s; seen: {self.seen}') from None
+            report = self.next_line(deadline)
+            if report is None:
+                raise AssertionError(f'no {event} in {WAIT_S}s; seen: {self.seen}')
             self.seen.append(report)
             if report['event'] == event:
                 return report
-
-    def close(self):
-        self.process.stdin.close()
-        try:
-            self.process.wait(5)
-        finally:
-            self.process.kill()
 
 
 @pytest.mark.parametrize('transport', ['websocket', 'polling'])

@@ -2,14 +2,9 @@
 after a restart, and the server's wall clock jumping, each against the real run.py while a calm
 client keeps timing its echo.
 """
-import json
 import os
-import queue
 import resource
-import shutil
 import socket
-import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -17,6 +12,7 @@ import pytest
 
 from tests.support.calm_client import CALM_ALLOWANCE, MIB, stays_calm
 from tests.support.live_server import LiveServer, RestartableServer
+from tests.support.node_script import NodeScript
 from tests.support.raw_websocket import OPCODE_TEXT, RawWebSocket
 from tests.support.sio_client import RecordingClient
 from tests.support.wall_clock import WallClock
@@ -116,38 +112,22 @@ STORM_ROOMS = 10
 BACK_WITHIN_S = 5.0
 
 
-class StormClients:
+class StormClients(NodeScript):
     """tests/js/storm_clients.mjs: ``count`` socket.io-client clients in one Node process,
-    client i in room storm-(i mod ``rooms``); their JSON lines read as they come."""
+    client i in room storm-(i mod ``rooms``)."""
 
     SCRIPT = Path(__file__).resolve().parents[1] / 'js' / 'storm_clients.mjs'
 
     def __init__(self, url, count, rooms):
-        node = shutil.which('node')
-        assert node, 'Node.js is required: the README quick start installs it'
+        super().__init__(self.SCRIPT, url, count, rooms)
         self.count = count
-        self.process = subprocess.Popen([node, str(self.SCRIPT), url, str(count), str(rooms)],
-                                        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        self.lines = queue.Queue()
         self.connects = {}  # client -> its connects that ended in a join
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self):
-        for line in self.process.stdout:
-            self.lines.put(json.loads(line))
-        self.process.stdout.close()
-
-    def _next(self, deadline):
-        try:
-            return self.lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            return None
 
     def wait_joined(self, connects, timeout):
         """Wait until every client has joined on its ``connects``-th connection."""
         deadline = time.monotonic() + timeout
         while sum(c >= connects for c in self.connects.values()) < self.count:
-            line = self._next(deadline)
+            line = self.next_line(deadline)
             back = sum(c >= connects for c in self.connects.values())
             assert line is not None, f'{back} of {self.count} joined in {timeout} s'
             assert line['event'] == 'joined', line
@@ -155,22 +135,13 @@ class StormClients:
 
     def report(self, timeout=10.0):
         """Every client's state: its room, connected, connects, cursor, ids held."""
-        self.process.stdin.write('report\n')
-        self.process.stdin.flush()
+        self.tell('report')
         deadline = time.monotonic() + timeout
-        while (line := self._next(deadline)) is not None:
+        while (line := self.next_line(deadline)) is not None:
             if line['event'] == 'report':
                 return line['clients']
             assert line['event'] == 'joined', line
         raise AssertionError(f'no report in {timeout} s')
-
-    def close(self):
-        """Disconnect them all and end the process."""
-        self.process.stdin.close()
-        try:
-            self.process.wait(5)
-        finally:
-            self.process.kill()
 
 
 def send_to_every_room(url, label, count):

@@ -11,7 +11,9 @@ import time
 import engineio
 import engineio.async_drivers.gevent
 import engineio.packet
+import engineio.payload
 import engineio.socket
+import pytest
 import socketio
 
 import geventwebsocket.utf8validator
@@ -45,7 +47,7 @@ def test_the_socketio_server_methods_that_are_wrapped_keep_their_shape():
 def test_the_engineio_server_keeps_its_sockets_and_a_non_blocking_close():
     server = engineio.Server(async_mode='threading')
     assert server.sockets == {}
-    assert parameters(engineio.socket.Socket.close) == ['self', 'wait', 'abort', 'reason']
+    assert parameters(internals._ENGINEIO_CLOSE) == ['self', 'wait', 'abort', 'reason']
     assert server.reason.TRANSPORT_CLOSE == 'transport close'
     assert server.reason.SERVER_DISCONNECT == 'server disconnect'
 
@@ -104,7 +106,7 @@ def test_gevent_websocket_builds_its_websocket_by_the_module_name_and_reads_fram
 def test_engineio_writers_stop_at_the_marker_close_puts_and_lapsed_clients_are_closed():
     poll = inspect.getsource(internals._ENGINEIO_POLL)  # create_app replaces Socket.poll
     assert 'self.queue.get(' in poll and 'if packets == [None]:' in poll
-    assert 'self.queue.put(None)' in inspect.getsource(engineio.socket.Socket.close)
+    assert 'self.queue.put(None)' in inspect.getsource(internals._ENGINEIO_CLOSE)
     assert 'packets = self.poll()' in inspect.getsource(engineio.socket.Socket._websocket_handler)
     assert engineio.Server(async_mode='threading').start_service_task is True
     assert 'check_ping_timeout' in inspect.getsource(engineio.Server._service_task)
@@ -306,3 +308,13 @@ def test_a_ping_waits_its_timeout_by_the_monotonic_clock_wherever_the_wall_clock
     connection.last_ping = time.monotonic() - 6
     monkeypatch.setattr(time, 'time', lambda: 0.0)  # back to 1970
     assert not connection.check_ping_timeout() and connection.closed
+
+
+def test_python_engineio_reads_at_most_max_decode_packets_in_one_payload():
+    limit = engineio.payload.Payload.max_decode_packets
+    packet = engineio.packet.Packet(engineio.packet.MESSAGE, data='x')
+    readable = engineio.payload.Payload(packets=[packet] * limit).encode()
+    assert len(engineio.payload.Payload(encoded_payload=readable).packets) == limit
+    too_many = engineio.payload.Payload(packets=[packet] * (limit + 1)).encode()
+    with pytest.raises(ValueError, match='Too many packets'):
+        engineio.payload.Payload(encoded_payload=too_many)

@@ -1,5 +1,6 @@
-"""How the server writes to WebSocket connections: frames straight to the socket, the rest
-queued behind a backed-up one in order, and pings from one greenlet for all."""
+"""How the server writes to its clients: WebSocket frames straight to the socket, the rest
+queued behind a backed-up one in order, pings from one greenlet for all, and long-polling
+responses a Python client can read however busy the room."""
 import json
 import time
 
@@ -76,3 +77,20 @@ def test_every_connection_is_pinged_at_the_interval_and_one_that_answers_stays(o
         finally:
             for raw in (*answering, silent):
                 raw.close()
+
+
+def test_a_python_client_on_long_polling_takes_a_burst_of_many_packets(output_dir):
+    rooms = [f'room-{n}' for n in range(20)]
+    with LiveServer(output_dir / 'server.log', RATE_LIMIT_BURST='100') as server, \
+            RecordingClient(server.url, ['/chat'], transports=('polling',)) as reader, \
+            RecordingClient(server.url, ['/chat']) as renamer:
+        for room in rooms:
+            for client in (reader, renamer):
+                assert client.call('join', {'room': room})['ok']
+        # One rename, announced in each of 20 rooms at once: 20 packets queued for the
+        # reader before its next poll (python-engineio's client reads 16 at most).
+        assert renamer.call('set_nick', {'nick': 'Renamed'})['ok']
+        renames = reader.wait_for('room_info', len(rooms), timeout=10,
+                                  where=lambda info: info['kind'] == 'rename')
+        assert sorted(info['room'] for info in renames) == sorted(rooms)
+        assert reader.disconnects == []
