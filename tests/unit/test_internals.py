@@ -107,7 +107,6 @@ def test_engineio_writers_stop_at_the_marker_close_puts_and_lapsed_clients_are_c
     poll = inspect.getsource(internals._ENGINEIO_POLL)  # create_app replaces Socket.poll
     assert 'self.queue.get(' in poll and 'if packets == [None]:' in poll
     assert 'self.queue.put(None)' in inspect.getsource(internals._ENGINEIO_CLOSE)
-    assert 'packets = self.poll()' in inspect.getsource(engineio.socket.Socket._websocket_handler)
     assert engineio.Server(async_mode='threading').start_service_task is True
     assert 'check_ping_timeout' in inspect.getsource(engineio.Server._service_task)
 
