@@ -42,8 +42,8 @@ class RelayHandler(WebSocketHandler):
     # every WebSocket; request lines and small frames fit in 1 KiB, and a larger read goes to
     # the socket directly.
     read_buffer = 1024
-    # Seconds a read or a send on a connection may wait (set from the ping settings): a
-    # client that stops reading cannot hold its connection's writer, and memory, forever.
+    # Seconds a read or a send on a connection may wait (set from the ping settings) until it
+    # is a WebSocket: a client that stops halfway through a request cannot hold it forever.
     socket_timeout = None
 
     def __init__(self, sock, address, server, rfile=None):
@@ -54,6 +54,16 @@ class RelayHandler(WebSocketHandler):
         self.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.socket.settimeout(self.socket_timeout)
         super().handle()
+
+    def run_websocket(self):
+        """Serve an upgraded connection, whose reads and writes wait without a timer.
+
+        A timeout costs a timer at every wait, a twentieth of the server's time in echo.
+        Engine.IO's pings tell when a WebSocket's client is gone, and closing it then shuts
+        its socket (server/namespaces/internals.py), which ends any read or write waiting.
+        """
+        self.socket.settimeout(None)
+        super().run_websocket()
 
     def log_request(self):
         """Log the request without its query string: an Engine.IO sid in it is a credential."""

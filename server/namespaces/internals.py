@@ -410,6 +410,8 @@ def _close_and_flush(socket_, wait=True, abort=False, reason=None):
     _ENGINEIO_CLOSE(socket_, wait=wait, abort=abort, reason=reason)
     outbox = getattr(socket_, 'relay_outbox', None)
     if outbox is not None:
+        if abort or reason == socket_.server.reason.PING_TIMEOUT:
+            outbox.shut_down()  # its client is gone (or to be dropped): nothing more to write
         outbox.flush()  # close() queued its end marker (and maybe a CLOSE packet)
 
 
@@ -509,8 +511,8 @@ class Outbox:
             self.writer = self.socket.server.start_background_task(self._write_queue)
 
     def finish(self):
-        """The connection has ended: wait for the writer, close the WebSocket."""
-        self.finished = True
+        """The connection has ended: end any write still waiting, close the WebSocket."""
+        self.shut_down()
         writer = self.writer
         if writer is not None:
             self.socket.queue.put(None)
@@ -536,9 +538,21 @@ class Outbox:
         finally:
             self.writer = None
 
+    def shut_down(self):
+        """End the connection at once, both ways: a read or a write still waiting on it
+        returns. (Its sockets wait without a timeout once upgraded: see run.py.)"""
+        self.finished = True
+        try:
+            self.connection.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already shut, or gone
+
     def _close_websocket(self):
+        # The close frame goes out before the FIN; a peer that never answers it cannot
+        # keep the reader waiting.
         if not self.websocket.closed:
             self.ws.close()
+        self.shut_down()
 
 
 class _Rest:

@@ -94,3 +94,18 @@ def test_a_python_client_on_long_polling_takes_a_burst_of_many_packets(output_di
                                   where=lambda info: info['kind'] == 'rename')
         assert sorted(info['room'] for info in renames) == sorted(rooms)
         assert reader.disconnects == []
+
+
+def test_a_client_gone_silent_has_its_connection_ended_at_the_ping_timeout(output_dir):
+    with LiveServer(output_dir / 'server.log', PING_INTERVAL='1', PING_TIMEOUT='1') as server:
+        silent = RawWebSocket(server.url, timeout=10)
+        try:
+            silent.read_frame()  # Engine.IO's open; then it reads nothing more for a while
+            time.sleep(3.5)  # a ping at 1 s, unanswered; given up at about 2 s
+            silent.sock.settimeout(2)
+            # Its connection is ended, not only marked gone: the socket reaches its end (the
+            # ping it never read, at most, before it), instead of a timeout.
+            while silent.sock.recv(65536):
+                pass
+        finally:
+            silent.close()
