@@ -36,13 +36,13 @@ def client_address(environ, trusted_proxies=()):
     were written by whoever sent the request and prove nothing.
     """
     peer = environ.get('REMOTE_ADDR') or UNKNOWN_ADDRESS
-    if not trusted_proxies or not _is_in(peer, trusted_proxies):
+    if not trusted_proxies or not is_in(peer, trusted_proxies):
         return peer
     forwarded = environ.get('HTTP_X_FORWARDED_FOR', '')
     for entry in reversed([part.strip() for part in forwarded.split(',') if part.strip()]):
         if not _is_address(entry):
             return peer  # a malformed chain is not trusted at all
-        if not _is_in(entry, trusted_proxies):
+        if not is_in(entry, trusted_proxies):
             return entry
     return peer
 
@@ -68,11 +68,14 @@ def _is_address(text):
     return True
 
 
-def _is_in(address, networks):
+def is_in(address, networks):
+    """Return whether ``address`` (text) is in one of ``networks``; an IPv4 address written
+    as IPv6 (``::ffff:127.0.0.1``) counts as the IPv4 one. Not an address: False."""
     try:
         parsed = ipaddress.ip_address(address)
     except ValueError:
         return False
+    parsed = getattr(parsed, 'ipv4_mapped', None) or parsed
     return any(parsed in network for network in networks)
 
 

@@ -18,6 +18,7 @@ log = logging.getLogger(__name__)
 
 CLIENT_ADDRESS = 'relay.client_address'
 REFUSAL = 'relay.connection_refusal'
+SOCKETIO_QUERY = 'relay.socketio_query'
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; "
     "img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -81,12 +82,20 @@ class Edge:
         return environ[REFUSAL]
 
     def _is_handshake(self, environ):
-        return (environ.get('PATH_INFO', '').startswith(self.socketio_path)
-                and 'sid' not in parse_qs(environ.get('QUERY_STRING', '')))
+        query = self._socketio_query(environ)
+        return query is not None and 'sid' not in query
 
     def _asks_for_jsonp(self, environ):
-        return (environ.get('PATH_INFO', '').startswith(self.socketio_path)
-                and 'j' in parse_qs(environ.get('QUERY_STRING', '')))
+        query = self._socketio_query(environ)
+        return query is not None and 'j' in query
+
+    def _socketio_query(self, environ):
+        """The query of a request to Socket.IO's path, parsed once; None for other paths."""
+        if SOCKETIO_QUERY not in environ:
+            environ[SOCKETIO_QUERY] = (
+                parse_qs(environ.get('QUERY_STRING', ''))
+                if environ.get('PATH_INFO', '').startswith(self.socketio_path) else None)
+        return environ[SOCKETIO_QUERY]
 
     def _refuse(self, start_response, address, refusal):
         self._log_refusal(address, refusal)

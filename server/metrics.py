@@ -10,12 +10,13 @@ handler for is counted as ``other``. ``/metrics`` (server/http.py) serves ``expo
 the addresses ``allows()`` accepts.
 """
 import functools
-import ipaddress
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, ProcessCollector
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.exposition import choose_encoder
+
+from server.addresses import is_in, parse_networks
 
 OTHER = 'other'
 # python-socketio's disconnect reasons (``socketio.Server.reason``); any other is ``other``.
@@ -42,7 +43,7 @@ class Metrics:
 
     def __init__(self, allow=('127.0.0.1', '::1')):
         self.registry = registry = CollectorRegistry(auto_describe=True)
-        self._allowed = [ipaddress.ip_network(item, strict=False) for item in allow]
+        self._allowed = parse_networks(allow)
         ProcessCollector(registry=registry)
         # Counted on every event and emit: tallies without a lock (see Tallies).
         self.events_in = Tallies(
@@ -95,12 +96,7 @@ class Metrics:
 
     def allows(self, address):
         """Return whether ``address`` (a client's IP address, as text) may read the metrics."""
-        try:
-            ip = ipaddress.ip_address(address)
-        except ValueError:
-            return False
-        ip = getattr(ip, 'ipv4_mapped', None) or ip  # ::ffff:127.0.0.1 is 127.0.0.1
-        return any(ip in network for network in self._allowed)
+        return is_in(address, self._allowed)
 
     def exposition(self, accept=None):
         """Return ``(body, content_type)``: the metrics in the format the Accept header asks

@@ -383,25 +383,18 @@ def _poll(socket_):
     more than that many packets ("Too many packets in payload") and drops its connection: a
     busy room did that to a Python client on long-polling. The rest waits for the next poll.
     """
-    queue_empty = socket_.server.get_queue_empty_exception()
     server = socket_.server
     try:
         packets = [socket_.queue.get(timeout=server.ping_interval + server.ping_timeout)]
         socket_.queue.task_done()
-    except queue_empty:
+    except server.get_queue_empty_exception():
         raise engineio.exceptions.QueueEmpty() from None
     if packets == [None]:
         return []
-    while len(packets) < engineio.payload.Payload.max_decode_packets:
-        try:
-            packet = socket_.queue.get(block=False)
-        except queue_empty:
-            break
-        socket_.queue.task_done()
-        if packet is None:
-            socket_.queue.put(None)
-            break
-        packets.append(packet)
+    packets += _take_waiting(socket_, engineio.payload.Payload.max_decode_packets - 1)
+    if packets[-1] is None:  # the end marker is for the poll after this one
+        packets.pop()
+        socket_.queue.put(None)
     _count_sent(socket_, packets)
     return packets
 
@@ -578,9 +571,17 @@ def _frame(packet):
 
 def _take_queued(socket_):
     """Take everything queued now, without waiting, up to and including an end marker."""
+    packets = _take_waiting(socket_)
+    _count_sent(socket_, packets)
+    return packets
+
+
+def _take_waiting(socket_, limit=None):
+    """Take what is queued now (at most ``limit``), without waiting, up to and including an
+    end marker (``None``)."""
     packets = []
     queue_empty = socket_.server.get_queue_empty_exception()
-    while True:
+    while limit is None or len(packets) < limit:
         try:
             packet = socket_.queue.get(block=False)
         except queue_empty:
@@ -589,7 +590,6 @@ def _take_queued(socket_):
         packets.append(packet)
         if packet is None:
             break
-    _count_sent(socket_, packets)
     return packets
 
 
@@ -714,11 +714,7 @@ def _drop_slow_consumer(socket_):
     counts = getattr(socket_.server, 'relay_counts', None)
     if counts is not None:
         counts.slow_consumer_closed()
-    queue_empty = socket_.server.get_queue_empty_exception()
-    try:
-        while True:
-            socket_.queue.get(block=False)
-    except queue_empty:
+    while _take_waiting(socket_):
         pass
     socket_.unsent_bytes = 0
     socket_.queue.put(None)  # what ends its writer, or its next long-poll
