@@ -17,6 +17,7 @@ from server.addresses import ConnectionLimits, parse_networks
 from server.auth import UserTokens
 from server.chat.sessions import SessionTokens
 from server.edge import Edge, address_of
+from server.log_redaction import keep_sids_out_of_logs
 from server.chat.limits import RateLimiter
 from server.chat.presence import Presence
 from server.chat.redis_presence import RedisPresence
@@ -78,6 +79,7 @@ def create_app(config=DevelopmentConfig, overrides=None):
         # latency). Handlers therefore never wait on the client that sent the event.
         async_handlers=False,
     )
+    keep_sids_out_of_logs(socketio.server.logger, socketio.server.eio.logger)
     connections = ConnectionLimits(
         app.config['MAX_CONNECTIONS'], app.config['MAX_CONNECTIONS_PER_ADDRESS'],
         app.config['NEW_CONNECTIONS_PER_SECOND'], app.config['NEW_CONNECTIONS_BURST'])

@@ -148,3 +148,21 @@ def test_the_access_log_brings_request_lines_back_without_query_strings(output_d
     assert any('"POST /socket.io/" 200' in line for line in requests_logged)
     assert '?' not in ''.join(requests_logged)
     assert sid not in server.output()
+
+
+def test_a_request_for_a_gone_session_is_no_error_and_its_sid_is_not_logged(output_dir):
+    """A long-poll that races its own close, or any poll after a restart, names a session the
+    server no longer has: that is the client's affair, and the sid is still a credential."""
+    server = LiveServer(output_dir / 'server.log', args=['--access-log']).start()
+    try:
+        sid = visit(server)
+        for method in ('GET', 'POST'):
+            gone = requests.request(method, f'{server.url}/socket.io/?EIO=4&transport=polling'
+                                            f'&sid={sid}', data='40/chat,', timeout=5)
+            assert gone.status_code == 400
+        assert server.stop() == 0
+    finally:
+        server.kill()
+    assert sid not in server.output()
+    assert not [line for line in info_lines(server) if line.startswith('ERROR')]
+    assert any('"GET /socket.io/" 400' in line for line in info_lines(server))
