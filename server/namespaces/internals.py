@@ -454,7 +454,8 @@ def _websocket_handler(socket_, ws):
             if socket_.closed:
                 break
         except Exception:
-            log.exception('unexpected error taking a packet from %s', socket_.sid)
+            log.exception('unexpected error taking a packet from %s',
+                          connection_address(socket_.server, socket_.sid))
             break
     outbox.finish()
     socket_.close(wait=False, abort=True, reason=socket_.server.reason.TRANSPORT_CLOSE)
@@ -636,7 +637,8 @@ class Pinger:
                     try:
                         socket_.send(engineio.packet.Packet(engineio.packet.PING))
                     except Exception:
-                        log.debug('could not ping %s', socket_.sid, exc_info=True)
+                        log.debug('could not ping %s', connection_address(
+                            socket_.server, socket_.sid), exc_info=True)
         finally:
             self.task = None
 
@@ -706,8 +708,8 @@ def _count_sent(socket_, packets):
 def _drop_slow_consumer(socket_):
     if socket_.closed or socket_.closing:
         return
-    log.warning('closing connection %s from %s: it left %d bytes in %d packets unread',
-                socket_.sid, connection_address(socket_.server, socket_.sid),
+    log.warning('closing a connection from %s: it left %d bytes in %d packets unread',
+                connection_address(socket_.server, socket_.sid),
                 getattr(socket_, 'unsent_bytes', 0), socket_.queue.qsize())
     socket_.server.sockets.pop(socket_.sid, None)
     socket_.close(wait=False, abort=True, reason=socket_.server.reason.TRANSPORT_ERROR)

@@ -1,4 +1,6 @@
 """Input checks, without sockets."""
+import unicodedata
+
 import pytest
 
 from server.chat import validation
@@ -145,3 +147,14 @@ def test_bad_client_ids_are_refused(client_id):
 def test_typing_flag_must_be_a_bool():
     assert validation.require_bool({'typing': True}, 'typing') is True
     assert refused(validation.require_bool, {'typing': 'yes'}, 'typing') == 'bad_request'
+
+
+def test_no_printable_character_is_in_a_forbidden_category():
+    """The check skips text that str.isprintable() passes: that holds only while no character
+    it calls printable is in a category refused anywhere (a Unicode upgrade could change it)."""
+    forbidden = (validation._TEXT_FORBIDDEN | validation._NAME_FORBIDDEN
+                 | validation._SURROGATE)
+    printable_but_forbidden = [hex(code) for code in range(0x110000)
+                               if chr(code).isprintable()
+                               and unicodedata.category(chr(code)) in forbidden]
+    assert printable_but_forbidden == []
