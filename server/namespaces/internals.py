@@ -6,7 +6,7 @@ what is relied on here: closing a client's whole connection without waiting (pyt
 only offers a blocking form), wrapping how the server takes in connections, messages and
 events, asking whether a client is in a room without walking every room, putting the emits
 that come through the Redis queue in order, reading WebSocket frames within a size limit and
-unmasking them in C, writing WebSocket frames from the greenlet that sends them and pinging
+unmasking them in C, writing WebSocket frames without a writer greenlet per connection and pinging
 every connection from one greenlet (timing pongs on the monotonic clock), bounding what a
 connection may leave unread, and counting emits, deliveries, slow consumers and queue publish
 failures for the metrics.
@@ -23,6 +23,7 @@ import engineio.exceptions
 import engineio.packet
 import engineio.payload
 import engineio.socket
+import gevent
 import geventwebsocket.handler
 import socketio
 from geventwebsocket.exceptions import ProtocolError, WebSocketError
@@ -357,10 +358,11 @@ def write_websockets_directly():
     engineio gives every WebSocket connection a writer greenlet that waits on its queue, and
     every connection a greenlet that sleeps until its next ping: two greenlets of the three a
     connection costs (about 9 KiB each, idle), and for each packet delivered a queue hand-off
-    and a switch to the writer. Here a packet is framed and written to the socket at once,
-    without waiting: only when the socket is backed up (a slow reader) does what is left go to
-    the queue, drained by a writer greenlet that lives until the queue is empty. Pings are
-    sent by one greenlet for the whole server (``Pinger``).
+    and a switch to the writer. Here a packet is framed (once for all of a room's members)
+    and written to the socket without waiting, with whatever else the connection is sent in
+    the same turn of the event loop (``Outbox``): only when the socket is backed up (a slow
+    reader) does what is left go to the queue, drained by a writer greenlet that lives until
+    the queue is empty. Pings are sent by one greenlet for the whole server (``Pinger``).
 
     Each ping's wait for its pong is timed on the monotonic clock. engineio stamps a ping with
     ``time.time()`` and closes a client whose pong has not come ``ping_timeout`` later by that
@@ -463,45 +465,82 @@ def _websocket_handler(socket_, ws):
 
 
 class Outbox:
-    """What one WebSocket connection sends: frames written straight to its socket, and a
-    writer greenlet only while it is backed up.
+    """What one WebSocket connection sends: frames written straight to its socket, together
+    when several are sent in one turn of the event loop, and a writer greenlet only while the
+    connection is backed up.
 
-    A frame is written at once when nothing is waiting before it and the socket takes it
-    whole without waiting; otherwise it is queued (a partly written frame, its rest) and a
-    writer greenlet writes the queue out, in order, waiting as long as the peer needs, then
-    ends. The queue's end marker (``None``, put by ``close``) closes the WebSocket.
+    The first frame sent to an idle connection schedules a write for the loop's next round of
+    callbacks, and every frame sent to it until then joins that write: a room's members get
+    the messages of one turn (and a sender its ack) in one system call instead of one each.
+    What the socket takes without waiting is done; the rest, and anything sent meanwhile
+    (queued), a writer greenlet writes out in order, waiting as long as the peer needs, then
+    ends. The queue's end marker (``None``, put by ``close``) closes the WebSocket. Each
+    packet's bytes leave the connection's unsent count once written.
     """
+
+    # Bytes that may wait for the loop's next round before they are written anyway: a client
+    # whose events arrive faster than its reader yields still gets its replies as they come.
+    MAX_WAITING_BYTES = 64 * 1024
 
     def __init__(self, socket_, ws):
         self.socket = socket_
         self.ws = ws
         self.websocket = ws._sock  # gevent-websocket's WebSocket
         self.connection = self.websocket.stream.handler.socket
+        self.loop = gevent.get_hub().loop
+        self.waiting = []  # packets for the next round's write, in order
+        self.waiting_bytes = 0
+        self.unwritten = None  # what a write left, to go before anything queued
         self.writer = None
         self.finished = False
 
     def send(self, packet):
-        """Send a packet; return True if it was written at once, False if queued."""
+        """Send a packet: with the others of this turn of the loop, or after what is queued."""
         if self.writer is None and not self.finished and self.socket.queue.empty() \
                 and not self.websocket.closed:
-            frame = _frame(packet)
-            try:
-                written = self.connection.send(frame, 0, 0.0)  # never waits
-            except BlockingIOError:
-                written = 0
-            except OSError:
-                return True  # the connection is gone; its reader will notice and end it
-            if written == len(frame):
-                return True
-            self.socket.queue.put(_Rest(frame[written:], packet) if written else packet)
+            if not self.waiting:
+                self.loop.run_callback(self._write_waiting)
+            self.waiting.append(packet)
+            self.waiting_bytes += _packet_size(packet)
+            if self.waiting_bytes > self.MAX_WAITING_BYTES:
+                self._write_waiting()
         else:
             self.socket.queue.put(packet)
+            self.flush()
+
+    def _write_waiting(self):
+        """Write what waits for this round, without waiting; leave the rest to a writer."""
+        if self.writer is not None or not self.waiting:
+            return  # written already, or the writer writes it first
+        packets = self._take_waiting_packets()
+        if self.finished or self.websocket.closed:
+            return
+        try:
+            data = _frames(packets)
+            written = self.connection.send(data, 0, 0.0)  # never waits
+        except BlockingIOError:
+            written = 0
+        except OSError:
+            return  # the connection is gone; its reader will notice and end it
+        except Exception:  # run by the event loop itself: nothing above would hear of it
+            log.exception('could not write to %s', connection_address(self.socket.server,
+                                                                     self.socket.sid))
+            self.shut_down()
+            return
+        if written == len(data):
+            _count_sent(self.socket, packets)
+        else:
+            self.unwritten = (data[written:], packets)
         self.flush()
-        return False
+
+    def _take_waiting_packets(self):
+        packets, self.waiting, self.waiting_bytes = self.waiting, [], 0
+        return packets
 
     def flush(self):
-        """Have whatever is queued written out, by a writer greenlet."""
-        if self.writer is None and not self.finished and not self.socket.queue.empty():
+        """Have whatever is left or queued written out, by a writer greenlet."""
+        if self.writer is None and not self.finished and (
+                self.unwritten is not None or self.waiting or not self.socket.queue.empty()):
             self.writer = self.socket.server.start_background_task(self._write_queue)
 
     def finish(self):
@@ -515,7 +554,7 @@ class Outbox:
 
     def _write_queue(self):
         try:
-            while True:
+            while self._write_unwritten_and_waiting():
                 items = _take_queued(self.socket)
                 if not items:
                     return
@@ -524,18 +563,32 @@ class Outbox:
                         self.finished = True
                         self._close_websocket()
                         return
-                    self.connection.sendall(item.frame if isinstance(item, _Rest)
-                                            else _frame(item))
+                    self.connection.sendall(_frame(item))
         except Exception:
             self.finished = True
             self._close_websocket()
         finally:
             self.writer = None
 
+    def _write_unwritten_and_waiting(self):
+        """Write, waiting as needed, what a write left and what waited for the loop (both
+        older than anything queued); return False if the connection has ended."""
+        if self.unwritten is not None:
+            (data, packets), self.unwritten = self.unwritten, None
+            self.connection.sendall(data)
+            _count_sent(self.socket, packets)
+        if self.waiting:
+            packets = self._take_waiting_packets()
+            self.connection.sendall(_frames(packets))
+            _count_sent(self.socket, packets)
+        return not self.finished
+
     def shut_down(self):
         """End the connection at once, both ways: a read or a write still waiting on it
         returns. (Its sockets wait without a timeout once upgraded: see run.py.)"""
         self.finished = True
+        self.unwritten = None
+        self._take_waiting_packets()
         try:
             self.connection.shutdown(socket.SHUT_RDWR)
         except OSError:
@@ -549,25 +602,25 @@ class Outbox:
         self.shut_down()
 
 
-class _Rest:
-    """The part of a frame the socket did not take at once; ``data`` is its packet's, by
-    which the unsent bound counts it."""
-
-    __slots__ = ('frame', 'data')
-
-    def __init__(self, frame, packet):
-        self.frame = frame
-        self.data = packet.data
-
-
 def _frame(packet):
-    """Return an Engine.IO packet as one WebSocket frame (text, or binary for bytes)."""
-    payload = packet.encode()
-    if isinstance(payload, str):
-        payload, opcode = payload.encode(), WebSocket.OPCODE_TEXT
-    else:
-        opcode = WebSocket.OPCODE_BINARY
-    return Header.encode_header(True, opcode, b'', len(payload), 0) + payload
+    """Return an Engine.IO packet as one WebSocket frame (text, or binary for bytes).
+
+    A room's emit sends one packet object to every member: it is framed once, for all.
+    """
+    frame = getattr(packet, 'relay_frame', None)
+    if frame is None:
+        payload = packet.encode()
+        if isinstance(payload, str):
+            payload, opcode = payload.encode(), WebSocket.OPCODE_TEXT
+        else:
+            opcode = WebSocket.OPCODE_BINARY
+        frame = packet.relay_frame = (
+            Header.encode_header(True, opcode, b'', len(payload), 0) + payload)
+    return frame
+
+
+def _frames(packets):
+    return _frame(packets[0]) if len(packets) == 1 else b''.join(map(_frame, packets))
 
 
 def _take_queued(socket_):
@@ -696,8 +749,7 @@ def _send_within_bound(socket_, packet):
         _ENGINEIO_SEND(socket_, packet)
     elif socket_.check_ping_timeout():  # as engineio's send: False once a client is gone
         socket_.unsent_bytes = unsent
-        if outbox.send(packet):
-            socket_.unsent_bytes -= _packet_size(packet)
+        outbox.send(packet)
 
 
 def _count_sent(socket_, packets):

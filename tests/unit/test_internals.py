@@ -296,6 +296,13 @@ def test_a_frame_is_written_as_gevent_websocket_writes_it():
     assert binary[:4] == b'\x82\x7e\x01\x2c' and len(binary) == 304
 
 
+def test_a_packet_sent_to_a_whole_room_is_framed_once():
+    packet = engineio.packet.Packet(engineio.packet.MESSAGE, data='2["chat_message",{}]')
+    first = internals._frame(packet)
+    assert internals._frame(packet) is first
+    assert internals._frames([packet, packet]) == first + first
+
+
 def test_a_ping_waits_its_timeout_by_the_monotonic_clock_wherever_the_wall_clock_goes(
         monkeypatch):
     internals.write_websockets_directly()
