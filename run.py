@@ -9,6 +9,7 @@ import argparse  # noqa: E402  (everything else is imported after monkey-patchin
 import errno  # noqa: E402
 import gc  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import resource  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
@@ -220,5 +221,18 @@ def main(argv=None):
     return 0
 
 
+def exit_now(code):
+    """Exit without the interpreter's teardown, once everything that matters is done.
+
+    By then the clients are gone, the store is closed and the log is flushed here; what is
+    left is freeing every object of the process one by one, which took 2.5 s after a stop
+    with 10,000 clients connected (a rolling restart waits for it).
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == '__main__':
-    sys.exit(main())
+    exit_now(main())

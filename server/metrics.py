@@ -45,7 +45,7 @@ class Metrics:
         self.registry = registry = CollectorRegistry(auto_describe=True)
         self._allowed = parse_networks(allow)
         ProcessCollector(registry=registry)
-        # Counted on every event and emit: tallies without a lock (see Tallies).
+        # Counted on every event, emit and disconnect: tallies without a lock (see Tallies).
         self.events_in = Tallies(
             'relay_events_received', 'Events clients sent, by namespace and event (an event '
             'the namespace has no handler for is "other"), refused ones included',
@@ -57,16 +57,16 @@ class Metrics:
             'relay_deliveries', "Event packets handed to this worker's clients, by event, "
             "other workers' emits through the message queue included", ['event'],
             registry=registry)
-        self.refusals = Counter(
+        self.refusals = Tallies(
             'relay_refusals', 'Events answered with an error, by namespace and error code',
             ['namespace', 'code'], registry=registry)
-        self.rate_limited = Counter(
+        self.rate_limited = Tallies(
             'relay_rate_limited', 'Events and connects refused for the rate limit, by namespace',
             ['namespace'], registry=registry)
-        self.flood_disconnects = Counter(
+        self.flood_disconnects = Tallies(
             'relay_flood_disconnects', 'Connections put out for flooding, by namespace',
             ['namespace'], registry=registry)
-        self.disconnects = Counter(
+        self.disconnects = Tallies(
             'relay_disconnects', 'Clients gone from a namespace, by namespace and reason',
             ['namespace', 'reason'], registry=registry)
         self.connections_refused = Counter(

@@ -182,8 +182,9 @@ class AnsweringNamespace(Namespace):
 
     Flask-SocketIO builds a Flask request context around every event (a ``Request`` from the
     handshake's environ, URL matching, the cookie session), which was a fifth of the server's
-    time per event. Connects and disconnects still get one; every other event's handler is
-    called directly. Handlers therefore take the client from ``self.sid``, never from
+    time per event, and half of each disconnect's (a shutdown disconnects everyone at once).
+    Connects still get one, for the handshake's cookies; every other event's handler, the
+    disconnect's included, is called directly. Handlers therefore take the client from ``self.sid``, never from
     ``flask.request``, and send with the namespace's own methods (``self.emit(..., room=sid)``,
     ``self.enter_room``), never with ``flask_socketio.emit`` or ``join_room``.
     """
@@ -208,9 +209,11 @@ class AnsweringNamespace(Namespace):
         """Dispatch to ``on_<event>``, or refuse the event as unknown."""
         token = _current_sid.set(args[0])
         try:
+            if event == 'disconnect':
+                self.counts.disconnected(args[1] if len(args) > 1 else None)
+                handler = getattr(self, 'on_disconnect', None)
+                return handler(*args[1:]) if handler is not None else None
             if event in LIFECYCLE_EVENTS:
-                if event == 'disconnect':
-                    self.counts.disconnected(args[1] if len(args) > 1 else None)
                 return super().trigger_event(event, *args)
             self.counts.event_in(event)
             verdict = self._verdict(args[0])
