@@ -187,6 +187,10 @@ def test_close_room_is_offered_only_to_the_owner_and_moves_when_the_owner_leaves
 # ---- A phone's width ---------------------------------------------------------------------
 
 
+# Fifteen lines typed in a second, each with its typing flag on and off: faster than anyone
+# types, and over the default rate limit, which is not what this test is about.
+@pytest.mark.parametrize('server_env', [{'RATE_LIMIT_PER_SECOND': '500',
+                                         'RATE_LIMIT_BURST': '500'}], ids=['fast-typist'])
 def test_on_a_phone_the_send_box_is_right_under_the_messages(open_page, output_dir):
     ana = open_page(viewport=PHONE)
     bob = open_page()
