@@ -225,8 +225,8 @@ def exit_now(code):
     """Exit without the interpreter's teardown, once everything that matters is done.
 
     By then the clients are gone, the store is closed and the log is flushed here; what is
-    left is freeing every object of the process one by one, which took 2.5 s after a stop
-    with 10,000 clients connected (a rolling restart waits for it).
+    left is freeing every object of the process one by one, about 2 s after a stop with
+    10,000 clients connected (a rolling restart waits for it).
     """
     logging.shutdown()
     sys.stdout.flush()
