@@ -1,7 +1,6 @@
 """Every metric family, driven through the test client and read from the app's own registry;
 and /metrics itself, answered to the addresses METRICS_ALLOW names and to nobody else."""
 import re
-import time
 
 import engineio.packet
 import engineio.socket
@@ -13,6 +12,7 @@ from server import create_app, shutdown
 from server.extensions import socketio
 from server.namespaces.replies import GARBAGE_LIMIT, MAX_ATTACHMENTS
 from tests.handlers.test_chat_namespace import NS, ask, connect, events
+from tests.support.waiting import eventually
 
 TICKER = '/test_conn'
 
@@ -38,13 +38,6 @@ def sample(app, name, **labels):
 def scrape(app, address='127.0.0.1', **headers):
     return app.test_client().get('/metrics', environ_base={'REMOTE_ADDR': address},
                                  headers=headers)
-
-
-def wait_until(condition, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, 'not in time'
-        time.sleep(0.01)
 
 
 def test_connected_clients_are_counted_per_namespace(app):
@@ -158,7 +151,7 @@ def test_disconnects_are_counted_by_namespace_and_reason(app):
 def test_ticks_are_counted_and_each_runs_lag_is_observed(make_app):
     app = make_app(PUSH_INTERVAL=0.02)
     client = socketio.test_client(app, namespace=TICKER)  # starts the ticker task
-    wait_until(lambda: sample(app, 'relay_ticker_ticks_total') >= 3)
+    eventually(lambda: sample(app, 'relay_ticker_ticks_total') >= 3)
     assert sample(app, 'relay_ticker_lag_seconds_count') >= 3
     lag = sample(app, 'relay_ticker_lag_seconds_sum')
     assert 0 <= lag < sample(app, 'relay_ticker_lag_seconds_count') * 1.0

@@ -15,6 +15,7 @@ from tests.support.live_server import LiveServer, RestartableServer
 from tests.support.node_script import NodeScript
 from tests.support.raw_websocket import OPCODE_TEXT, RawWebSocket
 from tests.support.sio_client import RecordingClient
+from tests.support.waiting import eventually
 from tests.support.wall_clock import WallClock
 
 pytestmark = pytest.mark.live
@@ -45,14 +46,6 @@ def open_file_limits(pid):
             if line.startswith('Max open files'):
                 return tuple(int(word) for word in line.split()[3:5])
     raise AssertionError(f'process {pid} lists no limit on open files')
-
-
-def eventually(predicate, timeout=5.0):
-    """Wait until ``predicate()`` holds; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'condition not met in time'
-        time.sleep(0.05)
 
 
 def test_two_thousand_idle_sockets_leave_the_server_responsive_and_bounded(output_dir,

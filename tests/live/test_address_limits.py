@@ -5,7 +5,6 @@ Every test client is on this machine, so each test picks its own loopback addres
 """
 import json
 import re
-import time
 
 import pytest
 import requests
@@ -15,6 +14,7 @@ from tests.support.calm_client import CALM_ALLOWANCE, stays_calm
 from tests.support.live_server import LiveServer
 from tests.support.raw_websocket import OPCODE_TEXT, HandshakeRefused, RawWebSocket
 from tests.support.sio_client import RecordingClient
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.live
 
@@ -41,13 +41,6 @@ def refusal(url, source, headers=()):
         opened(url, source, headers).close()
     answer = refused.value
     return answer.status, answer.headers, json.loads(answer.body)
-
-
-def eventually(predicate, timeout=5.0):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, 'condition not met in time'
-        time.sleep(0.05)
 
 
 def test_an_address_holds_its_share_of_connections_and_the_server_its_total(output_dir):
